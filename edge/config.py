@@ -1,0 +1,259 @@
+"""One typed settings object for the whole product.
+
+Precedence, lowest first: built-in defaults, the TOML file
+(``$XDG_CONFIG_HOME/proactive-edge/config.toml`` or ``--config FILE``),
+``PROACTIVE_*`` environment variables (``__`` separates nesting levels, e.g.
+``PROACTIVE_LLM__THREADS=4``), then the flags the user actually typed.
+Unknown keys anywhere are a `ConfigError` naming the key.
+
+Paths: data lives under ``$PROACTIVE_HOME`` when set, else
+``$XDG_DATA_HOME/proactive-edge`` (``~/.local/share/proactive-edge``).
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.errors import ConfigError
+
+ENV_PREFIX = "PROACTIVE_"
+# Environment variables with the prefix that are not settings keys.
+_RESERVED_ENV = {"PROACTIVE_HOME", "PROACTIVE_CONFIG"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LLMSettings(_Section):
+    """The language model that writes proposals."""
+
+    backend: Literal["llama_cpp", "openai"] = Field(
+        "llama_cpp", description="llama_cpp: in process; openai: an OpenAI-compatible HTTP endpoint."
+    )
+    model_path: Path | None = Field(
+        None, description="GGUF file; empty means the embedded SmolLM2-135M-Instruct Q4_1."
+    )
+    chat_format: str | None = Field(
+        None, description="llama.cpp chat format; None reads the GGUF's template."
+    )
+    n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
+    threads: int | None = Field(None, ge=1, description="CPU threads; None uses all cores.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
+    seed: int = Field(0, description="Sampling seed, for repeatable output.")
+    max_tokens: int = Field(160, ge=16, description="Upper bound on generated tokens per call.")
+    endpoint: str = Field("http://127.0.0.1:8080/v1", description="Base URL for backend = openai.")
+    api_key: str = Field("", description="Bearer token for backend = openai (often empty locally).")
+    model: str = Field("local", description="Model name sent to the OpenAI-compatible endpoint.")
+    timeout_s: float = Field(120.0, gt=0, description="HTTP timeout for backend = openai.")
+
+
+class ActivityWatchSettings(_Section):
+    """Where the local ActivityWatch server is and how it is read."""
+
+    host: str = Field("127.0.0.1", description="aw-server host.")
+    port: int = Field(5600, ge=1, le=65535, description="aw-server port (5666 in testing mode).")
+    testing: bool = Field(False, description="Talk to an aw-server started with --testing.")
+    poll_interval_s: float = Field(10.0, gt=0, description="Seconds between reads.")
+    max_backoff_s: float = Field(300.0, gt=0, description="Longest wait between retries when down.")
+    buckets: list[str] = Field(
+        default_factory=lambda: [
+            "aw-watcher-window_*",
+            "aw-watcher-afk_*",
+            "aw-watcher-web-*",
+            "aw-watcher-vscode_*",
+        ],
+        description="Bucket id patterns (fnmatch) to read.",
+    )
+
+
+class PrivacySettings(_Section):
+    """Filters applied before anything is stored or sent to a model."""
+
+    exclude_apps: list[str] = Field(
+        default_factory=lambda: ["KeePassXC", "1Password", "Bitwarden", "keepassxc"],
+        description="Applications whose windows are never recorded (case-insensitive).",
+    )
+    exclude_title_patterns: list[str] = Field(
+        default_factory=lambda: [r"(?i)private browsing", r"(?i)incognito"],
+        description="Regular expressions; a window title matching any is never recorded.",
+    )
+    redact: bool = Field(True, description="Redact e-mails, URL queries, long digit runs, secrets.")
+
+
+class AgentSettings(_Section):
+    """How the proactive agent decides."""
+
+    window: int = Field(8, ge=1, le=64, description="Recent observations shown to the model.")
+    min_interval_s: float = Field(
+        0.0, ge=0, description="Minimum seconds between two proposals on one desktop."
+    )
+
+
+class SourceSettings(_Section):
+    """Which activity source `proactive run` reads."""
+
+    kind: Literal["activitywatch", "trace"] = Field("activitywatch", description="Source type.")
+    trace: Path | None = Field(None, description="Trace file for kind = trace.")
+
+
+class Settings(_Section):
+    """Everything configurable. Field descriptions double as documentation."""
+
+    desktop: str = Field(default_factory=socket.gethostname, description="This desktop's name.")
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    activitywatch: ActivityWatchSettings = Field(default_factory=ActivityWatchSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+
+
+# ---------------------------------------------------------------- paths
+
+
+def _xdg(var: str, fallback: str, env: Mapping[str, str]) -> Path:
+    value = env.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The data directory (SQLite store, vector index, checkpoints). Not created here."""
+    env = os.environ if env is None else env
+    if env.get("PROACTIVE_HOME"):
+        return Path(env["PROACTIVE_HOME"]).expanduser()
+    return _xdg("XDG_DATA_HOME", ".local/share", env) / "proactive-edge"
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/proactive-edge/config.toml`` (or ``$PROACTIVE_CONFIG``)."""
+    env = os.environ if env is None else env
+    if env.get("PROACTIVE_CONFIG"):
+        return Path(env["PROACTIVE_CONFIG"]).expanduser()
+    return _xdg("XDG_CONFIG_HOME", ".config", env) / "proactive-edge" / "config.toml"
+
+
+def store_path(env: Mapping[str, str] | None = None) -> Path:
+    """The SQLite file every component shares."""
+    return data_dir(env) / "proactive.db"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """``PROACTIVE_A__B=v`` -> ``{"a": {"b": v}}``; JSON values (lists, numbers) are parsed."""
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _RESERVED_ENV:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        value: Any = raw
+        if raw[:1] in "[{":
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise ConfigError(
+                    f"{name} is not valid JSON: {e.msg}", 'Quote lists as JSON, e.g. \'["a", "b"]\'.'
+                ) from e
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name} conflicts with another PROACTIVE_ variable.", "Remove one.")
+        node[path[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def _explain(e: ValidationError, origin: str) -> ConfigError:
+    first = e.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return ConfigError(
+            f"Unknown configuration key '{key}' in {origin}.",
+            "Check the spelling; `proactive config --defaults` lists every key.",
+        )
+    return ConfigError(f"Invalid value for '{key}' in {origin}: {first['msg']}.", "Fix or remove it.")
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings from defaults, the TOML file, the environment and ``overrides``.
+
+    ``config_file`` None means the default path, which may be absent; an
+    explicit file that does not exist is an error. ``overrides`` are the flags
+    the user typed, as a nested dict. Raises `ConfigError`.
+    """
+    env = os.environ if env is None else env
+    explicit = config_file is not None
+    path = config_file if config_file is not None else default_config_path(env)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"Cannot read config file {path}: {e}", "Check its permissions.") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"Config file {path} is not valid TOML: {e}", "Fix the syntax.") from e
+    elif explicit:
+        raise ConfigError(f"Config file {path} does not exist.", "Pass an existing file to --config.")
+    origin = str(path)
+    try:
+        Settings.model_validate(data)
+    except ValidationError as e:
+        raise _explain(e, origin) from e
+    merged = _merge(data, _env_overrides(env))
+    if overrides:
+        merged = _merge(merged, overrides)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as e:
+        raise _explain(e, f"{origin} or the PROACTIVE_ environment") from e
+
+
+def defaults_toml() -> str:
+    """The default configuration as commented TOML (for `proactive config --defaults`)."""
+    lines: list[str] = []
+
+    def emit(model: type[BaseModel], obj: BaseModel, section: str) -> None:
+        nested = []
+        if section:
+            lines.append(f"\n[{section}]")
+        for name, field in model.model_fields.items():
+            value = getattr(obj, name)
+            if isinstance(value, BaseModel):
+                nested.append((name, value))
+                continue
+            if field.description:
+                lines.append(f"# {field.description}")
+            if value is None:
+                lines.append(f"# {name} =")
+            else:
+                v = str(value) if isinstance(value, Path) else value
+                lines.append(f"{name} = {json.dumps(v)}")
+        for name, value in nested:
+            emit(type(value), value, f"{section}.{name}" if section else name)
+
+    emit(Settings, Settings(), "")
+    return "\n".join(lines).lstrip() + "\n"

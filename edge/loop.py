@@ -1,0 +1,178 @@
+"""The hub's loop: observation in, decision out.
+
+For each new observation: store it, look at the bounded window of recent
+observations of that desktop, ask the cheap gate whether silence is right,
+call the LLM only when it is not, score the candidate task, and propose it
+when it clears the threshold. Proposals go to the store and to every
+`ProposalSink` (the MQTT relay, the console).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+from edge.agent import Agent, PromptContext
+from edge.clock import Clock
+from edge.errors import SourceError
+from edge.records import Decision, Observation, stable_id
+from edge.sources.base import ActivitySource
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Gate(Protocol):
+    """The cheap judge in front of the LLM (the ONNX reward model).
+
+    ``silence_score`` is P(staying silent is right) for the window;
+    ``task_scores`` is P(the task is a welcome proposal) for each task. The
+    loop calls the LLM only when ``silence_score < silence_threshold`` and
+    proposes a task only when its score is ``>= task_threshold``.
+    """
+
+    silence_threshold: float
+    task_threshold: float
+
+    def silence_score(self, window: Sequence[Observation]) -> float: ...
+
+    def task_scores(self, window: Sequence[Observation], tasks: Sequence[str]) -> list[float]: ...
+
+
+class ProposalSink(Protocol):
+    """Receives each proposal the loop makes (relay to a desktop, console printer)."""
+
+    def send(self, decision: Decision) -> None: ...
+
+
+class ContextProvider(Protocol):
+    """Supplies memory context for a prompt (the memory stream implements it)."""
+
+    def context_for(self, window: Sequence[Observation]) -> PromptContext: ...
+
+    def remember(self, obs: Observation) -> None: ...
+
+
+class Loop:
+    """Decides, per observation, to propose or stay silent. Not thread-safe: one loop per hub."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        clock: Clock,
+        store: Store | None = None,
+        gate: Gate | None = None,
+        memory: ContextProvider | None = None,
+        sinks: Iterable[ProposalSink] = (),
+        window: int = 8,
+        min_interval_s: float = 0.0,
+        proposal_ttl_s: float = 120.0,
+    ) -> None:
+        self.agent = agent
+        self.clock = clock
+        self.store = store
+        self.gate = gate
+        self.memory = memory
+        self.sinks = list(sinks)
+        self.window = window
+        self.min_interval_s = min_interval_s
+        self.proposal_ttl_s = proposal_ttl_s
+        self._windows: dict[str, deque[Observation]] = {}
+        self._last_proposal: dict[str, float] = {}
+
+    def _window_for(self, obs: Observation) -> deque[Observation]:
+        win = self._windows.get(obs.desktop)
+        if win is None:
+            win = deque(maxlen=self.window)
+            self._windows[obs.desktop] = win
+        if not win or win[-1].id != obs.id:
+            win.append(obs)
+        return win
+
+    def step(self, obs: Observation) -> Decision:
+        """Decide for one observation. Model failures propagate as `ModelError`."""
+        t0 = time.perf_counter()
+        now = self.clock.now()
+        if self.store is not None:
+            self.store.add_observation(obs, now)
+        if self.memory is not None:
+            self.memory.remember(obs)
+        window = list(self._window_for(obs))
+        decision = Decision(observation=obs, proposed=False, task=None, score=None, latency_ms=0.0)
+
+        if self.gate is not None:
+            silence = self.gate.silence_score(window)
+            decision.silence_score = decision.score = silence
+            if silence >= self.gate.silence_threshold:
+                decision.latency_ms = (time.perf_counter() - t0) * 1000
+                return decision
+
+        context = self.memory.context_for(window) if self.memory is not None else None
+        response = self.agent.respond(window, context)
+        decision.response, decision.llm_called = response, True
+        if response.task:
+            task_score = self.gate.task_scores(window, [response.task])[0] if self.gate else None
+            decision.candidates.append((response.task, task_score))
+            cleared = self.gate is None or (task_score is not None and task_score >= self.gate.task_threshold)
+            last = self._last_proposal.get(obs.desktop)
+            rested = last is None or now - last >= self.min_interval_s
+            if cleared and rested:
+                decision.proposed, decision.task = True, response.task
+                decision.score = task_score
+                decision.proposal_id = stable_id("proposal", obs.id, response.task)
+                self._last_proposal[obs.desktop] = now
+        decision.latency_ms = (time.perf_counter() - t0) * 1000
+        if decision.proposed:
+            self._publish(decision, now)
+        return decision
+
+    def _publish(self, decision: Decision, now: float) -> None:
+        assert decision.response is not None and decision.proposal_id is not None
+        if self.store is not None:
+            self.store.add_proposal(
+                decision.proposal_id,
+                decision.observation,
+                decision.response,
+                decision.score,
+                now,
+                self.proposal_ttl_s,
+            )
+        for sink in self.sinks:
+            sink.send(decision)
+
+    def run(
+        self,
+        source: ActivitySource,
+        poll_interval_s: float,
+        on_decision: Callable[[Decision], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_source_error: Callable[[SourceError], None] | None = None,
+    ) -> int:
+        """Feed ``source`` through `step` until it is exhausted or ``should_stop()``.
+
+        Source errors are passed to ``on_source_error`` (which may back off)
+        and the loop keeps going; without a handler they propagate. Returns the
+        number of observations decided.
+        """
+        n = 0
+        while not should_stop():
+            try:
+                batch = source.fetch()
+            except SourceError as e:
+                if on_source_error is None:
+                    raise
+                on_source_error(e)
+                continue
+            for obs in batch:
+                decision = self.step(obs)
+                n += 1
+                if on_decision is not None:
+                    on_decision(decision)
+            if source.exhausted:
+                break
+            if not batch:
+                self.clock.sleep(poll_interval_s)
+        return n

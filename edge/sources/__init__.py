@@ -1,0 +1,1 @@
+"""Activity sources: ActivityWatch, replayed traces, the gym's simulated user."""

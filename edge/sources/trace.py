@@ -1,0 +1,137 @@
+"""Replay of recorded traces.
+
+Two formats are read:
+
+* the shared format: ``{"name": ..., "events": [{"time", "event", "help_needed"?}, ...]}``
+* the upstream ProactiveBench format: a JSON list of
+  ``{"observation": {"time", "event"}, ...}`` (other keys such as
+  ``agent_response`` are kept aside, not used as input).
+
+Times are kept as given ("1717377997.0" or "Day 1, 11:00 PM"); ``ts`` is set
+when the time is a unix timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import SourceError
+from edge.records import Observation
+
+_HINT = (
+    'A trace is {"name", "events": [{"time", "event"}]} or the upstream list of '
+    '{"observation": {"time", "event"}}.'
+)
+
+
+@dataclass
+class Trace:
+    """A parsed trace: its name and its observations in order."""
+
+    name: str
+    observations: list[Observation]
+    extras: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _ts(time: str) -> float | None:
+    try:
+        return float(time)
+    except ValueError:
+        return None
+
+
+def _event(item: Any, where: str) -> tuple[str, str, bool | None]:
+    if not isinstance(item, dict):
+        raise SourceError(f"{where}: expected an object, got {type(item).__name__}.", _HINT)
+    text, time = item.get("event"), item.get("time")
+    if not isinstance(text, str) or not text.strip():
+        raise SourceError(f"{where}: missing or empty 'event' text.", _HINT)
+    if not isinstance(time, str | int | float):
+        raise SourceError(f"{where}: missing 'time'.", _HINT)
+    hn = item.get("help_needed")
+    if hn is not None and not isinstance(hn, bool):
+        raise SourceError(f"{where}: 'help_needed' must be true, false or null.", _HINT)
+    return text.strip(), str(time), hn
+
+
+def parse_trace(data: Any, name: str, desktop: str = "replay") -> Trace:
+    """Parse a trace already loaded from JSON. Raises `SourceError` naming the bad element."""
+    extras: list[dict[str, Any]] = []
+    if isinstance(data, dict) and "events" in data:
+        items = data["events"]
+        name = str(data.get("name") or name)
+        if not isinstance(items, list):
+            raise SourceError(f"{name}: 'events' must be a list.", _HINT)
+        triples = [_event(e, f"{name} event {i}") for i, e in enumerate(items)]
+    elif isinstance(data, list):
+        triples = []
+        for i, row in enumerate(data):
+            if not isinstance(row, dict) or "observation" not in row:
+                raise SourceError(f"{name} item {i}: missing 'observation'.", _HINT)
+            triples.append(_event(row["observation"], f"{name} item {i}"))
+            extras.append({k: v for k, v in row.items() if k != "observation"})
+    else:
+        raise SourceError(f"{name}: not a trace.", _HINT)
+    obs = [
+        Observation(
+            text=text,
+            time=time,
+            ts=_ts(time),
+            desktop=desktop,
+            source=f"trace:{name}",
+            key=f"{i}",
+            help_needed=hn,
+        )
+        for i, (text, time, hn) in enumerate(triples)
+    ]
+    return Trace(name=name, observations=obs, extras=extras)
+
+
+def load_trace(path: Path, desktop: str = "replay") -> Trace:
+    """Read and parse a trace file. Raises `SourceError` for unreadable or malformed files."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise SourceError(f"Trace file {path} does not exist.", "Check the path.") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"Cannot read trace file {path}: {e}", "Check the file.") from e
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise SourceError(
+            f"Trace file {path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).",
+            _HINT,
+        ) from e
+    return parse_trace(data, path.stem, desktop)
+
+
+def trace_files(directory: Path) -> list[Path]:
+    """The ``*.json`` trace files of ``directory``, sorted. Raises `SourceError` when none."""
+    if not directory.is_dir():
+        raise SourceError(f"{directory} is not a directory.", "Pass a folder of trace .json files.")
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        raise SourceError(f"No .json traces in {directory}.", "Pass a folder of trace .json files.")
+    return files
+
+
+class TraceSource:
+    """An `ActivitySource` that gives a trace's observations, ``batch`` at a time."""
+
+    def __init__(self, trace: Trace, batch: int = 1) -> None:
+        self.name = f"trace:{trace.name}"
+        self._obs = trace.observations
+        self._pos = 0
+        self._batch = batch
+
+    def fetch(self) -> list[Observation]:
+        out = self._obs[self._pos : self._pos + self._batch]
+        self._pos += len(out)
+        return out
+
+    @property
+    def exhausted(self) -> bool:
+        return self._pos >= len(self._obs)

@@ -1,0 +1,36 @@
+"""Fixtures shared by every test.
+
+Each test gets its own data and config directories, so nothing touches the
+developer's real ~/.local/share/proactive-edge. Area-specific fixtures (real
+aw-server, MQTT brokers, the GGUF model) live in the area's own conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / "edge" / "data" / "proactivebench"
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point PROACTIVE_HOME and XDG_CONFIG_HOME at a temporary folder; drop PROACTIVE_* overrides."""
+    for name in list(os.environ):
+        if name.startswith("PROACTIVE_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("PROACTIVE_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    yield home
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
