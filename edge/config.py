@@ -106,6 +106,92 @@ class SourceSettings(_Section):
     trace: Path | None = Field(None, description="Trace file for kind = trace.")
 
 
+class TLSSettings(_Section):
+    """TLS towards the MQTT broker; all empty means plain TCP."""
+
+    ca_file: Path | None = Field(
+        None, description="CA certificate (PEM) that signed the broker's certificate."
+    )
+    certfile: Path | None = Field(None, description="Client certificate (PEM), for brokers that require one.")
+    keyfile: Path | None = Field(None, description="Private key (PEM) of certfile.")
+    insecure: bool = Field(
+        False, description="Skip the broker hostname check (self-signed test set-ups only)."
+    )
+
+
+class RelaySettings(_Section):
+    """The MQTT relay between the hub and the desktops (topics proactive/v1/...)."""
+
+    broker: Literal["embedded", "external"] = Field(
+        "embedded",
+        description="embedded: `proactive run` starts an amqtt broker in process on host:port; "
+        "external: connect to a broker you run (mosquitto).",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Broker host; for broker = embedded the address the hub binds "
+        "(127.0.0.1 unless set; the embedded broker is anonymous, keep it on loopback).",
+    )
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port (8883 is usual with TLS).")
+    username: str = Field("", description="MQTT user name (empty: anonymous).")
+    password: str = Field("", description="MQTT password (prefer PROACTIVE_RELAY__PASSWORD to the file).")
+    tls: TLSSettings = Field(default_factory=TLSSettings)
+    client_id: str = Field(
+        "", description="MQTT client id; empty derives a stable one from the role and desktop name."
+    )
+    proposal_ttl_s: float = Field(
+        120.0, gt=0, description="Seconds a proposal stays answerable; no answer by then counts as ignored."
+    )
+    keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
+    reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles per failure.")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")
+    publish_timeout_s: float = Field(
+        5.0, gt=0, description="Seconds to wait for a broker acknowledgement when a caller waits."
+    )
+    resend_window_s: float = Field(
+        600.0,
+        ge=0,
+        description="When a peer comes (back) online, messages sent to it within this many seconds "
+        "and not yet expired are sent again (receivers drop duplicates by id).",
+    )
+
+
+class FeedbackSettings(_Section):
+    """How the hub adapts to accepted, rejected and ignored proposals (all bounded, all decaying)."""
+
+    ignored_threshold_step: float = Field(
+        0.05, ge=0, le=1, description="Each ignored proposal raises the reward gate's task threshold by this."
+    )
+    max_threshold_raise: float = Field(
+        0.3, ge=0, le=1, description="Upper bound of the total threshold raise."
+    )
+    ignored_interval_step_s: float = Field(
+        120.0, ge=0, description="Each ignored proposal lengthens the minimum interval by this."
+    )
+    max_interval_extra_s: float = Field(
+        1800.0, ge=0, description="Upper bound of the added minimum interval."
+    )
+    decay_half_life_s: float = Field(
+        3600.0, gt=0, description="Both raises halve every this many seconds without new ignores."
+    )
+    reject_cooldown_s: float = Field(
+        86400.0, ge=0, description="Proposals similar to a rejected one are suppressed this long."
+    )
+    reject_similarity: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Similarity at or above which a task counts as similar to a rejected one; "
+        "None uses the measure's own default (cosine 0.8 with embeddings, token Jaccard 0.5).",
+    )
+    result_max_tokens: int = Field(
+        320, ge=16, description="Upper bound on tokens the LLM writes for an accepted proposal."
+    )
+    expiry_grace_s: float = Field(
+        10.0, ge=0, description="Extra seconds the hub waits past expires_at before marking ignored."
+    )
+
+
 class Settings(_Section):
     """Everything configurable. Field descriptions double as documentation."""
 
@@ -115,6 +201,8 @@ class Settings(_Section):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
 
 # ---------------------------------------------------------------- paths
