@@ -192,6 +192,82 @@ class FeedbackSettings(_Section):
     )
 
 
+class MemoryIndexSettings(_Section):
+    """The FAISS index beside the SQLite file (ids = memory record rowids).
+
+    ``auto`` keeps an exact flat index while the memory is small and switches to
+    IVF-Flat (inner product) at ``flat_max_records``; the index is retrained when
+    the record count has grown ``retrain_growth`` times since training.
+    """
+
+    type: Literal["auto", "flat", "ivf_flat", "hnsw"] = Field(
+        "auto", description="auto: flat below flat_max_records, then ivf_flat; or force one type."
+    )
+    flat_max_records: int = Field(
+        20000, ge=0, description="With type = auto, records up to which the exact flat index is used."
+    )
+    ivf_nlist: int = Field(
+        0, ge=0, description="IVF cells; 0 picks about 4*sqrt(records), a power of two in [64, 16384]."
+    )
+    ivf_nprobe: int = Field(
+        48, ge=1, description="IVF cells scanned per query (recall against latency; see bench_memory)."
+    )
+    retrain_growth: float = Field(
+        4.0, gt=1.0, description="Retrain the IVF index when records grew this many times since training."
+    )
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW neighbours per node (type = hnsw).")
+    hnsw_ef_search: int = Field(64, ge=8, description="HNSW search breadth (type = hnsw).")
+    hnsw_ef_construction: int = Field(40, ge=8, description="HNSW build breadth (type = hnsw).")
+    threads: int | None = Field(
+        None, ge=1, description="FAISS threads; None uses all cores (one query uses one thread anyway)."
+    )
+    flush_every: int = Field(
+        500, ge=1, description="Write the index file after this many new records (and on close)."
+    )
+
+
+class MemorySettings(_Section):
+    """The Generative Agents memory stream: retrieval, importance, reflection, plans."""
+
+    enabled: bool = Field(True, description="Feed the agent's prompt from the memory stream.")
+    w_recency: float = Field(1.0, ge=0, description="Weight of recency in the retrieval score.")
+    w_importance: float = Field(1.0, ge=0, description="Weight of importance in the retrieval score.")
+    w_relevance: float = Field(1.0, ge=0, description="Weight of relevance (cosine) in the retrieval score.")
+    decay: float = Field(
+        0.995, gt=0, le=1, description="Recency = decay ** (hours since the record was last accessed)."
+    )
+    candidate_pool: int = Field(
+        100, ge=1, description="Nearest records FAISS hands to the full-score rerank."
+    )
+    recent_pool: int = Field(
+        20, ge=0, description="Newest records added to the rerank pool even when not among the nearest."
+    )
+    top_k: int = Field(6, ge=1, description="Memories retrieved into the agent's prompt.")
+    accepted_examples: int = Field(
+        3, ge=0, description="Most similar previously accepted proposals shown as examples."
+    )
+    prompt_token_budget: int = Field(
+        300, ge=0, description="Tokens (about chars/4) for memories, plan and examples in one prompt."
+    )
+    reflection_threshold: float = Field(
+        150.0, gt=0, description="Reflect when the summed importance of new records passes this."
+    )
+    reflection_window: int = Field(
+        100, ge=1, description="Latest records the salient questions are asked about."
+    )
+    reflection_questions: int = Field(3, ge=1, le=10, description="Salient questions per reflection.")
+    max_insights: int = Field(5, ge=1, le=10, description="Insights stored per reflection.")
+    reflect_in_remember: bool = Field(
+        True,
+        description="Run a due reflection inside remember() (blocks the loop for a few LLM calls); "
+        "false when something else calls maybe_reflect() in idle time.",
+    )
+    rescore_batch: int = Field(
+        16, ge=0, description="Records re-scored for importance by the LLM per reflection (0: never)."
+    )
+    index: MemoryIndexSettings = Field(default_factory=MemoryIndexSettings)
+
+
 class Settings(_Section):
     """Everything configurable. Field descriptions double as documentation."""
 
@@ -203,6 +279,7 @@ class Settings(_Section):
     source: SourceSettings = Field(default_factory=SourceSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
 
 
 # ---------------------------------------------------------------- paths
