@@ -10,6 +10,7 @@ records, the current plan, similar tasks the user accepted before).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,24 +20,57 @@ from edge.llm import LLM, Message
 from edge.records import AgentResponse, Observation
 
 SYSTEM_PROMPT = (
-    "You are a proactive assistant running on the user's own computer. You watch what the "
-    "user does and decide whether to offer help right now. Offer a task only when the user "
-    "is stuck, searching for something, repeating work, or starting something you can speed "
-    "up (write code, explain an error, summarise a page, draft text, find documentation). "
-    'When the user is doing fine on their own, set "Proactive Task" to null. '
-    "Answer in JSON with the keys Purpose, Thoughts, Proactive Task, Response."
+    "You are a proactive assistant on the user's computer. You read the user's recent events and "
+    'decide whether to offer one concrete task now. Use null for "Proactive Task" when the user is '
+    "doing fine alone. Reply in JSON."
 )
+
+# Tasks must start with an action verb: tiny models otherwise restate the event
+# ("The user is working on ...") instead of offering something to do.
+TASK_VERBS = "Explain|Write|Find|Summarize|Draft|Fix|Show|Suggest|Create|Check|Compare|List|Translate|Outline"
 
 RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "Purpose": {"type": "string", "maxLength": 120},
-        "Thoughts": {"type": "string", "maxLength": 200},
-        "Proactive Task": {"anyOf": [{"type": "string", "maxLength": 120}, {"type": "null"}]},
-        "Response": {"type": "string", "maxLength": 160},
+        "Purpose": {"type": "string", "maxLength": 100},
+        "Thoughts": {"type": "string", "maxLength": 140},
+        "Proactive Task": {
+            "anyOf": [
+                {"type": "string", "pattern": f'^({TASK_VERBS}) [^"\\\\]{{8,100}}$'},
+                {"type": "null"},
+            ]
+        },
+        "Response": {"type": "string", "maxLength": 140},
     },
     "required": ["Purpose", "Thoughts", "Proactive Task", "Response"],
 }
+
+# Two contrasting worked examples, given as earlier chat turns. A 135M model
+# copies prose instructions verbatim; examples of the shape work far better.
+FEW_SHOT: list[tuple[list[str], dict[str, Any]]] = [
+    (
+        ["The user opens 'report.docx' in Microsoft Word.", "The user types the title 'Quarterly sales'."],
+        {
+            "Purpose": "The user starts writing a sales report.",
+            "Thoughts": "The user is writing without trouble; no help is needed yet.",
+            "Proactive Task": None,
+            "Response": "",
+        },
+    ),
+    (
+        [
+            "The user edits 'app.js' in Visual Studio Code.",
+            "The user runs the tests and sees 'TypeError: undefined is not a function'.",
+            "The user searches Google for 'undefined is not a function'.",
+        ],
+        {
+            "Purpose": "The user wants to fix a TypeError in app.js.",
+            "Thoughts": "The user is stuck on an error and searching; an explanation would help.",
+            "Proactive Task": "Explain the TypeError in app.js and suggest a fix.",
+            "Response": "I can explain that TypeError and propose a fix for app.js. Want me to?",
+        },
+    ),
+]
 
 _NULLISH = {"", "null", "none", "n/a", "no task", "nothing"}
 
@@ -50,32 +84,29 @@ class PromptContext:
     accepted_examples: list[str] = field(default_factory=list)
 
 
-def format_events(window: Sequence[Observation]) -> str:
-    """Events oldest first, one per line, as the benchmark shows them."""
-    return "\n".join(f"{i + 1}. [{o.time}] {o.text}" for i, o in enumerate(window))
+def format_events(texts: Sequence[str]) -> str:
+    """Events oldest first, numbered, then the latest one named again."""
+    lines = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(texts))
+    return f"Events:\n{lines}\nLatest event: {texts[-1]}" if texts else "Events: none"
 
 
 def build_messages(window: Sequence[Observation], context: PromptContext | None = None) -> list[Message]:
     """The chat messages for one decision. Pure: the same input gives the same prompt."""
+    messages: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for events, answer in FEW_SHOT:
+        messages.append({"role": "user", "content": format_events(events)})
+        messages.append({"role": "assistant", "content": json.dumps(answer)})
     parts: list[str] = []
     if context and context.plan:
         parts.append(f"What the user is working on: {context.plan}")
     if context and context.memories:
         parts.append("Relevant memories:\n" + "\n".join(f"- {m}" for m in context.memories))
     if context and context.accepted_examples:
-        parts.append(
-            "Tasks the user accepted before:\n" + "\n".join(f"- {t}" for t in context.accepted_examples)
-        )
-    parts.append("Recent events, oldest first:\n" + format_events(window))
-    parts.append(
-        "Purpose: the purpose of the user's last action. Thoughts: is help needed now, and why. "
-        "Proactive Task: one short task you can do for the user, or null. "
-        "Response: what you say to the user if you offer the task."
-    )
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
+        examples = "\n".join(f"- {t}" for t in context.accepted_examples)
+        parts.append(f"Tasks the user accepted before:\n{examples}")
+    parts.append(format_events([o.text for o in window]))
+    messages.append({"role": "user", "content": "\n\n".join(parts)})
+    return messages
 
 
 def _clean(value: Any, limit: int) -> str:

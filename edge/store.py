@@ -206,6 +206,10 @@ class Store:
         table = self.db.table("feedback")
         if table.count_where("id = ?", [feedback_id]) > 0:
             return False
+        if self.get_proposal(proposal_id) is None:
+            raise StoreError(
+                f"Unknown proposal {proposal_id!r}.", "Feedback must answer a proposal the hub sent."
+            )
         with self.db.conn:
             table.insert(
                 {
@@ -230,3 +234,61 @@ class Store:
         self.db.table("checkpoints").upsert(
             {"name": name, "value": json.dumps(value), "updated_at": now}, pk="name"
         )
+
+
+@migrations()
+def m002_relay_feedback(db: Database) -> None:
+    """MQTT outbox/inbox (edge.relay) and feedback adaptation state (edge.feedback)."""
+    # owner: the MQTT client that queued/received the row (hub and a companion may share one file).
+    db.table("relay_outbox").create(
+        {
+            "owner": str,
+            "id": str,
+            "topic": str,
+            "payload": str,
+            "retain": int,
+            "peer": str,
+            "status": str,
+            "created_at": float,
+            "sent_at": float,
+            "expires_at": float,
+        },
+        pk=("owner", "id"),
+    )
+    db.table("relay_outbox").create_index(["owner", "status", "created_at"])
+    db.table("relay_inbox").create(
+        {"owner": str, "id": str, "topic": str, "received_at": float}, pk=("owner", "id")
+    )
+    db.table("feedback_state").create(
+        {"desktop": str, "threshold_raise": float, "interval_extra_s": float, "updated_at": float},
+        pk="desktop",
+    )
+    db.table("adaptations").create(
+        {
+            "id": str,
+            "desktop": str,
+            "proposal_id": str,
+            "verdict": str,
+            "kind": str,
+            "detail": str,
+            "created_at": float,
+        },
+        pk="id",
+    )
+    db.table("adaptations").create_index(["desktop", "created_at"])
+    db.table("suppressions").create(
+        {"id": str, "desktop": str, "task": str, "proposal_id": str, "until": float, "created_at": float},
+        pk="id",
+    )
+    db.table("results").create(
+        {"id": str, "proposal_id": str, "desktop": str, "kind": str, "text": str, "created_at": float},
+        pk="id",
+    )
+
+
+@migrations()
+def m003_memory_stream(db: Database) -> None:
+    """Memory stream records, their vectors, reflection citations, importance cache (edge.memory)."""
+    from edge.memory.schema import create_memory_tables
+
+    create_memory_tables(db)

@@ -34,3 +34,14 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def real_llm() -> Iterator[object]:
+    """The embedded SmolLM2-135M GGUF, loaded once for the whole test session."""
+    from edge.config import LLMSettings
+    from edge.llm import LlamaCppLLM
+
+    llm = LlamaCppLLM(LLMSettings())
+    yield llm
+    llm.close()

@@ -1,0 +1,96 @@
+"""The `proactive` command as a user runs it: a subprocess, real exit codes, real stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import store_path
+from edge.records import Observation
+from edge.store import Store
+from tests.conftest import SHARED_DATA
+
+
+def proactive(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+
+
+def seed_store() -> None:
+    s = Store.open(store_path())
+    s.add_observation(Observation(text="The user kept this.", time="1", desktop="d"), now=1.0)
+    s.db.close()
+
+
+def assert_store_intact() -> None:
+    s = Store.open(store_path())
+    assert [o.text for o in s.observations()] == ["The user kept this."]
+
+
+def one_line_error(r: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("Error: ") and needle in r.stderr
+    assert "Hint: " in r.stderr and "Traceback" not in r.stderr
+
+
+def test_malformed_trace(tmp_path: Path) -> None:
+    seed_store()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"events": [{"time": "1"}]}')
+    one_line_error(proactive("replay", str(bad), "--json"), "missing or empty 'event'")
+    assert_store_intact()
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    seed_store()
+    r = proactive(
+        "replay",
+        str(SHARED_DATA / "traces" / "code_11.json"),
+        env={"PROACTIVE_LLM__MODEL_PATH": str(tmp_path / "x.gguf")},
+    )
+    one_line_error(r, "does not exist")
+    assert_store_intact()
+
+
+def test_unknown_config_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[agent]\nwindw = 3\n")
+    one_line_error(proactive("--config", str(cfg), "config"), "agent.windw")
+    one_line_error(proactive("config", env={"PROACTIVE_LLM__TREADS": "2"}), "llm.treads")
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    one_line_error(proactive("--config", str(tmp_path / "none.toml"), "config"), "does not exist")
+
+
+def test_config_defaults_lists_every_section() -> None:
+    r = proactive("config", "--defaults")
+    assert r.returncode == 0
+    for section in ("[llm]", "[activitywatch]", "[privacy]", "[agent]"):
+        assert section in r.stdout
+
+
+@pytest.mark.integration
+def test_replay_json_lines_with_the_real_model() -> None:
+    r = proactive("replay", str(SHARED_DATA / "traces" / "code_11.json"), "--json", "--max-events", "2")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        assert set(line) == {"time", "event", "proposed", "task", "score", "latency_ms"}
+        assert isinstance(line["proposed"], bool) and line["latency_ms"] > 0
+    # replay keeps what it saw in the store
+    assert Store.open(store_path()).count("observations") == 2

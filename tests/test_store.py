@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.errors import StoreError
+from edge.records import AgentResponse
+from edge.store import Store, migrations
+from tests.doubles import obs
+
+
+def test_observation_reread_is_idempotent() -> None:
+    s = Store.memory()
+    o = obs("The user opens VS Code.", 1)
+    assert s.add_observation(o, now=10) is True
+    assert s.add_observation(o, now=11) is False
+    assert s.count("observations") == 1
+
+
+def test_recent_observations_oldest_first_per_desktop() -> None:
+    s = Store.memory()
+    for i in range(5):
+        s.add_observation(obs(f"e{i}", i), now=i)
+    s.add_observation(obs("other", 9, desktop="d2"), now=9)
+    assert [o.text for o in s.recent_observations("d1", limit=3)] == ["e2", "e3", "e4"]
+
+
+def test_proposal_and_feedback_redelivery_harmless() -> None:
+    s = Store.memory()
+    o = obs("x", 1)
+    s.add_observation(o, now=1)
+    r = AgentResponse("p", "t", "Explain the error", "Want help?")
+    assert s.add_proposal("p1", o, r, 0.8, now=2)
+    assert not s.add_proposal("p1", o, r, 0.8, now=3)
+    assert s.add_feedback("f1", "p1", "accepted", "d1", now=4)
+    assert not s.add_feedback("f1", "p1", "accepted", "d1", now=5)
+    assert s.get_proposal("p1")["status"] == "accepted"  # type: ignore[index]
+    with pytest.raises(StoreError):
+        s.add_feedback("f2", "p1", "maybe", "d1", now=6)
+
+
+def test_feedback_for_unknown_proposal_is_an_error() -> None:
+    s = Store.memory()
+    with pytest.raises(StoreError, match="Unknown proposal"):
+        s.add_feedback("f1", "nope", "accepted", "d1", now=1)
+    assert s.count("feedback") == 0
+
+
+def test_file_store_wal_and_migrations_once(tmp_path: Path) -> None:
+    p = tmp_path / "a" / "p.db"
+    s = Store.open(p)
+    s.set_checkpoint("aw", {"t": 1}, now=1)
+    s.db.close()
+    s2 = Store.open(p)
+    assert s2.get_checkpoint("aw") == {"t": 1}
+    assert s2.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [m.name for m in migrations.applied(s2.db)][0] == "m001_initial"
+
+
+def test_corrupt_file_is_a_store_error(tmp_path: Path) -> None:
+    p = tmp_path / "p.db"
+    p.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError):
+        Store.open(p)
+    assert p.read_bytes().startswith(b"this is not sqlite")  # nothing overwritten
