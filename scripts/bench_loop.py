@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Benchmark the whole loop: replay traces through gate + LLM + store, per-event latency.
+
+    .venv/bin/python scripts/bench_loop.py            # every bundled trace, table
+    .venv/bin/python scripts/bench_loop.py --json     # one JSON object on stdout
+    .venv/bin/python scripts/bench_loop.py --quick    # one trace, 6 events (< 1 minute)
+
+Reports per-event latency p50/p95 (all events, and split by whether the LLM
+ran), LLM calls, proposals, model load time and peak RSS of this process. One
+model is loaded once and shared across traces, as in the hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge.config import load_settings  # noqa: E402
+from edge.hub import Hub  # noqa: E402
+from edge.llm import make_llm  # noqa: E402
+from edge.sources.trace import load_trace, trace_files  # noqa: E402
+
+DEFAULT_TRACES = ROOT / "edge" / "data" / "proactivebench" / "traces"
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--traces", type=Path, default=DEFAULT_TRACES, help="folder of trace .json files")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--quick", action="store_true", help="one trace, 6 events")
+    ap.add_argument("--no-gate", action="store_true", help="call the LLM on every event")
+    args = ap.parse_args()
+
+    files = trace_files(args.traces)
+    max_events = None
+    if args.quick:
+        files, max_events = files[:1], 6
+    settings = load_settings()
+    t0 = time.perf_counter()
+    llm = make_llm(settings.llm)
+    load_s = time.perf_counter() - t0
+
+    lat_all: list[float] = []
+    lat_llm: list[float] = []
+    lat_gate: list[float] = []
+    proposals = 0
+    wall0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, f in enumerate(files):
+            trace = load_trace(f)
+            with Hub(settings, db_path=Path(tmp) / f"{i}.db", llm=llm, use_gate=not args.no_gate) as hub:
+                for obs in trace.observations[:max_events]:
+                    d = hub.loop.step(obs)
+                    lat_all.append(d.latency_ms)
+                    (lat_llm if d.llm_called else lat_gate).append(d.latency_ms)
+                    proposals += d.proposed
+            if not args.json:
+                print(f"  {f.name}: {len(trace.observations[:max_events])} events", file=sys.stderr)
+    wall = time.perf_counter() - wall0
+    llm.close()
+
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "benchmark": "loop",
+        "traces": len(files),
+        "events": len(lat_all),
+        "gate": hub.gate is not None,
+        "llm_calls": len(lat_llm),
+        "proposals": proposals,
+        "p50_latency_ms": pct(lat_all, 0.5),
+        "p95_latency_ms": pct(lat_all, 0.95),
+        "mean_latency_ms": statistics.fmean(lat_all) if lat_all else None,
+        "p50_llm_event_ms": pct(lat_llm, 0.5),
+        "p95_llm_event_ms": pct(lat_llm, 0.95),
+        "p50_gated_event_ms": pct(lat_gate, 0.5),
+        "p95_gated_event_ms": pct(lat_gate, 0.95),
+        "model": getattr(llm, "name", "?"),
+        "model_load_s": round(load_s, 3),
+        "wall_s": round(wall, 1),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        width = max(len(k) for k in result)
+        for k, v in result.items():
+            shown = f"{v:.1f}" if isinstance(v, float) else v
+            print(f"{k:<{width}}  {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
