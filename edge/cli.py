@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from edge import __version__
+from edge.commands.lazy import LazyGroup
 from edge.config import Settings, data_dir, defaults_toml, load_settings, store_path
 from edge.errors import EdgeError
 from edge.records import Decision
@@ -45,7 +46,9 @@ def _emit(obj: Any) -> None:
 
 # Subcommands that live in their own rooms, imported only when invoked:
 # name -> "module:attribute" (a click.Command or click.Group).
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "eval": "edge.commands.eval:eval_group",
+}
 
 # Commands contributed by other installed packages (the `tui` package adds
 # `proactive tui`) through the "proactive.commands" entry-point group, so that
@@ -53,8 +56,8 @@ LAZY_COMMANDS: dict[str, str] = {}
 PLUGIN_GROUP = "proactive.commands"
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+class MainGroup(LazyGroup):
+    """The top-level group: lazy built-in subcommands plus entry-point plugins."""
 
     def _plugins(self) -> dict[str, Any]:
         from importlib.metadata import entry_points
@@ -62,25 +65,18 @@ class LazyGroup(click.Group):
         return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS, *self._plugins()})
+        return sorted({*super().list_commands(ctx), *self._plugins()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            import importlib
-
-            module, attr = LAZY_COMMANDS[cmd_name].split(":")
-            cmd = getattr(importlib.import_module(module), attr)
-            assert isinstance(cmd, click.Command)
-            return cmd
-        plugin = self._plugins().get(cmd_name)
-        if plugin is not None:
-            cmd = plugin.load()
-            assert isinstance(cmd, click.Command)
-            return cmd
-        return super().get_command(ctx, cmd_name)
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in self._plugins():
+            cmd = self._plugins()[cmd_name].load()
+            if not isinstance(cmd, click.Command):
+                raise TypeError(f"plugin {cmd_name!r} is not a click command")
+        return cmd
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=MainGroup, lazy=LAZY_COMMANDS)
 @click.version_option(__version__, prog_name="proactive")
 @click.option(
     "--config",
