@@ -1,0 +1,354 @@
+"""Commands of the relay room: ``desktop``, ``broker``, ``service``, ``status``.
+
+Registered lazily in `edge.cli.LAZY_COMMANDS`; heavy imports happen inside
+the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge.config import Settings, load_settings, store_path
+
+
+def _settings(ctx: click.Context, overrides: dict[str, Any] | None = None) -> Settings:
+    obj = ctx.find_root().obj or {}
+    return load_settings(obj.get("config"), overrides)
+
+
+def _typed(ctx: click.Context, name: str) -> bool:
+    src = ctx.get_parameter_source(name)
+    return src is not None and src.name == "COMMANDLINE"
+
+
+def _relay_overrides(ctx: click.Context, host: str | None, port: int | None) -> dict[str, Any]:
+    relay: dict[str, Any] = {}
+    if _typed(ctx, "host"):
+        relay["host"] = host
+    if _typed(ctx, "port"):
+        relay["port"] = port
+    return {"relay": relay} if relay else {}
+
+
+# ------------------------------------------------------------------ desktop
+
+
+@click.command("desktop")
+@click.option(
+    "--name", default=None, help="This desktop's name (default: the `desktop` setting, the host name)."
+)
+@click.option(
+    "--console", is_flag=True, help="Print proposals and read a/r/i from stdin instead of notifications."
+)
+@click.option("--host", default=None, help="Broker host (overrides relay.host).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Broker port (overrides relay.port)."
+)
+@click.option(
+    "--trace",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Forward the events of a trace file instead of ActivityWatch (demos, tests).",
+)
+@click.option(
+    "--trace-interval", type=float, default=1.0, show_default=True, help="Seconds between trace events."
+)
+@click.option("--max-seconds", type=float, default=None, help="Exit after this many seconds.")
+@click.pass_context
+def desktop(
+    ctx: click.Context,
+    name: str | None,
+    console: bool,
+    host: str | None,
+    port: int | None,
+    trace: Path | None,
+    trace_interval: float,
+    max_seconds: float | None,
+) -> None:
+    """The desktop companion: forwards activity to the hub and shows its proposals."""
+    from edge.clock import SystemClock
+    from edge.desktop import Companion, ConsoleUI, ProposalUI, activitywatch_source
+    from edge.errors import EdgeError
+    from edge.relay import check_name, make_relay
+    from edge.store import Store
+
+    settings = _settings(ctx, _relay_overrides(ctx, host, port))
+    name = check_name(name or settings.desktop)
+    clock = SystemClock()
+    store = Store.open(store_path())
+
+    def note(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    ui: ProposalUI
+    if console:
+        ui = ConsoleUI()
+    else:
+        try:
+            from edge.desktop import NotifierUI
+
+            ui = NotifierUI()
+        except EdgeError as e:
+            note(f"Notifications unavailable ({e.msg}); showing proposals on the console (a/r/i + Enter).")
+            ui = ConsoleUI()
+    source: Any = None
+    if trace is not None:
+        source = _paced_trace(trace, name, trace_interval)
+    else:
+        source, why = activitywatch_source(settings, name, store, clock)
+        if why:
+            note(why)
+    relay = make_relay(settings, store, "desktop", name, clock)
+    companion = Companion(
+        name,
+        relay,
+        clock,
+        ui,
+        source=source,
+        poll_interval_s=trace_interval if trace is not None else settings.activitywatch.poll_interval_s,
+        on_note=note,
+    )
+    note(f"desktop {name}: broker {settings.relay.host}:{settings.relay.port}")
+    t0 = time.monotonic()
+    try:
+        companion.run(should_stop=lambda: max_seconds is not None and time.monotonic() - t0 >= max_seconds)
+    except KeyboardInterrupt:
+        note("stopped")
+
+
+def _paced_trace(path: Path, name: str, interval: float) -> Any:
+    """A trace source that gives one event per ``interval`` seconds, attributed to ``name``."""
+    from edge.sources.trace import TraceSource, load_trace
+
+    class Paced:
+        def __init__(self) -> None:
+            self.inner = TraceSource(load_trace(path, desktop=name))
+            self.name = self.inner.name
+            self._next = 0.0
+
+        def fetch(self) -> list[Any]:
+            if time.monotonic() < self._next:
+                return []
+            self._next = time.monotonic() + interval
+            return self.inner.fetch()
+
+        @property
+        def exhausted(self) -> bool:
+            return self.inner.exhausted
+
+    return Paced()
+
+
+# ------------------------------------------------------------------ broker
+
+
+@click.group("broker")
+def broker() -> None:
+    """MQTT broker helpers: mosquitto credentials and ACL, the embedded broker alone."""
+
+
+@broker.command("acl")
+@click.option("--desktops", required=True, help="Comma-separated desktop names, e.g. alice-pc,bob-laptop.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Directory to write."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=1883, show_default=True, help="Listener port.")
+@click.option("--bind", default="0.0.0.0", show_default=True, help="Listener address.")
+@click.option("--hub-user", default="hub", show_default=True, help="The hub's MQTT user (may do everything).")
+@click.option("--json", "as_json", is_flag=True, help="Print the paths and passwords as JSON.")
+def broker_acl(desktops: str, out: Path, port: int, bind: str, hub_user: str, as_json: bool) -> None:
+    """Write a mosquitto password file, ACL and config: each desktop reads and writes only its own topics."""
+    from edge.broker import write_mosquitto_files
+
+    names = [d.strip() for d in desktops.split(",") if d.strip()]
+    files = write_mosquitto_files(names, out, port=port, bind=bind, hub_user=hub_user)
+    info = {
+        "passwd": str(files.passwd),
+        "acl": str(files.acl),
+        "conf": str(files.conf),
+        "credentials": str(out / "credentials.toml"),
+        "users": sorted(files.credentials),
+        "hashed_by": "mosquitto_passwd" if files.used_mosquitto_passwd else "proactive (PBKDF2-SHA512)",
+    }
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    for key in ("passwd", "acl", "conf", "credentials"):
+        click.echo(f"{key:12} {info[key]}")
+    click.echo(f"users        {', '.join(info['users'])} (hashes by {info['hashed_by']})")
+    click.echo("Copy each machine's [relay] block from credentials.toml into its config.toml;")
+    click.echo(f"include {files.conf} from /etc/mosquitto/conf.d/ and restart mosquitto.")
+
+
+@broker.command("serve")
+@click.option("--host", default=None, help="Bind address (overrides relay.host).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (overrides relay.port).")
+@click.pass_context
+def broker_serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run only the embedded (amqtt) broker until interrupted."""
+    from edge.broker import EmbeddedBroker
+
+    settings = _settings(ctx, _relay_overrides(ctx, host, port))
+    b = EmbeddedBroker(settings.relay.host, settings.relay.port)
+    b.start()
+    click.echo(b.describe(), err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.stop()
+
+
+# ------------------------------------------------------------------ service
+
+
+def unit_text(kind: str, exe: str | None = None) -> str:
+    """The systemd unit for ``hub``, ``desktop`` (a user unit) or ``mosquitto`` (a drop-in config)."""
+    exe = exe or shutil.which("proactive") or "/opt/proactive-edge/.venv/bin/proactive"
+    if kind == "hub":
+        return f"""# /etc/systemd/system/proactive-hub.service  (written by `proactive service print hub`)
+[Unit]
+Description=proactive-edge hub (proactive run)
+Wants=network-online.target mosquitto.service
+After=network-online.target mosquitto.service
+
+[Service]
+Type=simple
+User=proactive
+Group=proactive
+Environment=PROACTIVE_HOME=/var/lib/proactive-edge
+Environment=OMP_WAIT_POLICY=PASSIVE
+ExecStart={exe} run
+Restart=on-failure
+RestartSec=5
+Nice=5
+MemoryHigh=75%
+StateDirectory=proactive-edge
+NoNewPrivileges=true
+ProtectSystem=strict
+ProtectHome=true
+PrivateTmp=true
+ReadWritePaths=/var/lib/proactive-edge
+
+[Install]
+WantedBy=multi-user.target
+"""
+    if kind == "desktop":
+        return f"""# ~/.config/systemd/user/proactive-desktop.service
+# (written by `proactive service print desktop`)
+# Enable with: systemctl --user enable --now proactive-desktop
+[Unit]
+Description=proactive-edge desktop companion (proactive desktop)
+After=graphical-session.target
+PartOf=graphical-session.target
+
+[Service]
+Type=simple
+ExecStart={exe} desktop
+Restart=on-failure
+RestartSec=10
+
+[Install]
+WantedBy=graphical-session.target
+"""
+    if kind == "mosquitto":
+        return """# /etc/mosquitto/conf.d/proactive.conf  (written by `proactive service print mosquitto`)
+# Make the password file and ACL with:
+#   proactive broker acl --desktops alice-pc,bob-laptop --out /etc/mosquitto/proactive
+# then: systemctl enable --now mosquitto
+per_listener_settings false
+listener 1883 0.0.0.0
+allow_anonymous false
+password_file /etc/mosquitto/proactive/passwd
+acl_file /etc/mosquitto/proactive/acl
+persistence true
+persistence_location /var/lib/mosquitto/
+"""
+    raise click.BadParameter(f"unknown service {kind!r}")
+
+
+SERVICES = ("hub", "desktop", "mosquitto")
+
+
+@click.group("service")
+def service() -> None:
+    """Running as a home service (systemd)."""
+
+
+@service.command("print")
+@click.argument("kind", type=click.Choice(SERVICES), required=False)
+@click.option("--exe", default=None, help="Path of the proactive executable to put in ExecStart.")
+def service_print(kind: str | None, exe: str | None) -> None:
+    """Print the systemd unit (hub, desktop) or mosquitto config; all three without KIND."""
+    for i, k in enumerate([kind] if kind else SERVICES):
+        if i:
+            click.echo()
+        click.echo(unit_text(k, exe), nl=False)
+
+
+# ------------------------------------------------------------------ status
+
+
+def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
+    """Proposals, outboxes, adaptations: what `proactive status --json` prints."""
+    from edge.clock import SystemClock
+    from edge.feedback import FeedbackManager, make_similarity
+    from edge.store import Store
+
+    store = Store.open(db_path)
+    try:
+        db = store.db
+        proposals = dict(db.execute("select status, count(*) from proposals group by status").fetchall())
+        outbox: dict[str, dict[str, int]] = {}
+        for owner, status, n in db.execute(
+            "select owner, status, count(*) from relay_outbox group by owner, status"
+        ).fetchall():
+            outbox.setdefault(owner, {})[status] = n
+        fb = FeedbackManager(store, SystemClock(), settings.feedback, similarity=make_similarity())
+        return {
+            "data": str(db_path),
+            "observations": store.count("observations"),
+            "proposals": proposals,
+            "results": store.count("results"),
+            "relay": {
+                "broker": settings.relay.broker,
+                "host": settings.relay.host,
+                "port": settings.relay.port,
+                "outbox": outbox,
+            },
+            "feedback": fb.status(),
+        }
+    finally:
+        store.db.close()
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """What the hub has done: proposals, answers, adaptations (threshold, interval, suppressions)."""
+    info = status_info(_settings(ctx), store_path())
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    click.echo(f"store        {info['data']}")
+    click.echo(f"observations {info['observations']}")
+    click.echo(f"proposals    {json.dumps(info['proposals'])}")
+    click.echo(f"relay        {info['relay']['broker']} {info['relay']['host']}:{info['relay']['port']}")
+    for owner, counts in info["relay"]["outbox"].items():
+        click.echo(f"  outbox     {owner}: {json.dumps(counts)}")
+    fb = info["feedback"]
+    for d, st in fb["desktops"].items():
+        click.echo(f"  {d}: threshold +{st['threshold_raise']:.3f}, interval +{st['interval_extra_s']:.0f} s")
+    for s in fb["suppressions"]:
+        click.echo(f"  suppressed on {s['desktop']}: {s['task']}")
+    sys.stdout.flush()
