@@ -1,0 +1,598 @@
+"""The memory stream: records, retrieval, reflection and plans behind one class.
+
+`MemoryStream` implements `edge.loop.ContextProvider`: ``remember(obs)``
+stores an observation (cheap importance, cached embedding, SQLite + FAISS)
+and ``context_for(window)`` returns the top-k retrieved memories, the current
+plan and the most similar previously accepted proposals within a token budget.
+Neither calls the LLM, except that a due reflection runs inside ``remember``
+when ``memory.reflect_in_remember`` is set (failures are logged, never raised).
+
+SQLite is the source of truth; the FAISS index beside the database file is a
+cache of ``memory_vectors`` that `open_index` loads, catches up or rebuilds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge.agent import PromptContext
+from edge.clock import Clock
+from edge.config import MemorySettings
+from edge.errors import EdgeError, ModelError, StoreError
+from edge.llm import LLM
+from edge.memory.db import Memory, MemoryDB, NewMemory, text_hash
+from edge.memory.importance import LLMImportance, cheap_importance
+from edge.memory.index import FaissIndex, choose_kind, choose_nlist
+from edge.memory.retrieval import Candidate, Scored, Weights, score
+from edge.records import Observation
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+CK_REFLECTED = "memory.last_reflection_id"
+CK_PLAN = "memory.plan_id"
+CK_SYNC_PROPOSALS = "memory.sync.proposals_rowid"
+CK_SYNC_FEEDBACK = "memory.sync.feedback_rowid"
+CK_EMBEDDER = "memory.embedder"
+
+
+class Embeds(Protocol):
+    """Structural twin of `edge.memory.embedder.Embedder`: (n, dim) float32, L2-normalised."""
+
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def approx_tokens(text: str) -> int:
+    """About four characters per token (English text, BPE tokenizers)."""
+    return (len(text) + 3) // 4
+
+
+@dataclass
+class Retrieved:
+    """A retrieved record with the parts of its score."""
+
+    memory: Memory
+    scored: Scored
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.scored
+        return {
+            **self.memory.to_json(),
+            "score": round(s.score, 4),
+            "recency": round(s.recency, 4),
+            "importance_norm": round(s.importance, 4),
+            "relevance": round(s.relevance, 4),
+            "cosine": round(s.raw_relevance, 4),
+        }
+
+
+@dataclass
+class IndexStatus:
+    """How the index was obtained when the stream opened (for stats and tests)."""
+
+    action: str  # loaded | caught_up | rebuilt | created
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    memories: list[Retrieved] = field(default_factory=list)
+    plan: str | None = None
+
+
+class MemoryStream:
+    """Generative Agents memory over the shared store. Not thread-safe (one per hub).
+
+    ``index_path`` None keeps the index in memory only (rebuilt at start).
+    ``llm`` None disables LLM importance, reflection and ``ask``.
+    ``count_tokens`` defaults to `approx_tokens`. Raises `StoreError`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embeds,
+        settings: MemorySettings,
+        clock: Clock,
+        llm: LLM | None = None,
+        index_path: Path | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
+        self.store = store
+        self.db = MemoryDB(store.db)
+        self.embedder = embedder
+        self.dim = int(embedder.dim)
+        self.settings = settings
+        self.clock = clock
+        self.llm = llm
+        self.index_path = index_path
+        self.count_tokens = count_tokens or approx_tokens
+        self.weights = Weights(settings.w_recency, settings.w_importance, settings.w_relevance)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = 4096
+        self._unflushed = 0
+        self._check_embedder()
+        self.index_status = IndexStatus("created")
+        self.index = self.open_index()
+
+    # ------------------------------------------------------------ embeddings
+
+    def _check_embedder(self) -> None:
+        name = str(getattr(self.embedder, "name", type(self.embedder).__name__))
+        stored = self.store.get_checkpoint(CK_EMBEDDER)
+        if stored and int(stored.get("dim", self.dim)) != self.dim and self.db.count() > 0:
+            raise StoreError(
+                f"The memory holds {stored['dim']}-d vectors from {stored.get('name')}, "
+                f"but the embedder gives {self.dim}-d.",
+                "Use the same embedder, or clear the memory with `proactive memory forget --before` "
+                "a future date.",
+            )
+        if stored != {"name": name, "dim": self.dim}:
+            self.store.set_checkpoint(CK_EMBEDDER, {"name": name, "dim": self.dim}, self.clock.now())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts``, from the in-process cache, the stored vectors, then the embedder."""
+        out = np.zeros((len(texts), self.dim), np.float32)
+        hashes = [text_hash(t) for t in texts]
+        missing = [i for i, h in enumerate(hashes) if h not in self._cache]
+        if missing:
+            stored = self.db.vectors_by_hash([hashes[i] for i in missing], self.dim)
+            for h, v in stored.items():
+                self._remember_vec(h, v)
+        todo = list(dict.fromkeys(hashes[i] for i in range(len(texts)) if hashes[i] not in self._cache))
+        if todo:
+            first = {h: texts[hashes.index(h)] for h in todo}
+            try:
+                vecs = np.asarray(self.embedder.embed([first[h] for h in todo]), dtype=np.float32)
+            except EdgeError:
+                raise
+            except Exception as e:  # an embedder bug must not take the hub down silently
+                raise ModelError(f"The embedder failed: {e}", "Run `proactive doctor`.") from e
+            for h, v in zip(todo, vecs, strict=True):
+                self._remember_vec(h, v)
+        for i, h in enumerate(hashes):
+            out[i] = self._cache[h]
+            self._cache.move_to_end(h)
+        return out
+
+    def _remember_vec(self, h: str, v: np.ndarray) -> None:
+        self._cache[h] = np.asarray(v, dtype=np.float32)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    # ------------------------------------------------------------ ingestion
+
+    def remember(self, obs: Observation) -> None:
+        """Store ``obs`` as an observation record (idempotent by ``obs.id``); never calls the LLM
+        unless a reflection is due and ``reflect_in_remember`` is set."""
+        if not self.db.select_ids(source_ids=[obs.id]):
+            now = self.clock.now()
+            self.add(
+                [
+                    NewMemory(
+                        kind="observation",
+                        text=obs.text,
+                        created_at=obs.ts if obs.ts is not None else now,
+                        importance=cheap_importance("observation", obs.text),
+                        desktop=obs.desktop,
+                        app=obs.app,
+                        source_id=obs.id,
+                    )
+                ]
+            )
+        self.sync_store()
+        if self.settings.reflect_in_remember and self.llm is not None and self.reflection_due():
+            try:
+                self.reflect()
+            except EdgeError as e:
+                # Skip this round rather than retry on every observation.
+                log.warning("reflection failed, skipped until the threshold is passed again: %s", e.msg)
+                self.store.set_checkpoint(CK_REFLECTED, self.db.max_id(), self.clock.now())
+
+    def add(self, records: Sequence[NewMemory], vectors: np.ndarray | None = None) -> list[int]:
+        """Store records (embedding them unless ``vectors`` is given) in SQLite and the index."""
+        if not records:
+            return []
+        vecs = self.embed([r.text for r in records]) if vectors is None else vectors
+        result = self.db.insert(records, vecs)
+        new = [(i, mid) for i, (mid, is_new) in enumerate(result) if is_new]
+        if new:
+            self.index.add(np.array([m for _, m in new], np.int64), vecs[[i for i, _ in new]])
+            self._unflushed += len(new)
+            if self.index.wants_rebuild(self.settings.index, self.index.ntotal):
+                self.index = self.rebuild_index("grown")
+            elif self._unflushed >= self.settings.index.flush_every:
+                self.flush()
+        return [mid for mid, _ in result]
+
+    def sync_store(self) -> int:
+        """Copy new proposals and feedback from the store's tables into the stream; return how many."""
+        db = self.store.db
+        now = self.clock.now()
+        recs: list[NewMemory] = []
+        marks: list[tuple[str, int]] = []
+        if db["proposals"].exists():
+            last = int(self.store.get_checkpoint(CK_SYNC_PROPOSALS) or 0)
+            rows = db.execute(
+                "SELECT rowid, id, desktop, task, created_at FROM proposals WHERE rowid > ? ORDER BY rowid",
+                [last],
+            ).fetchall()
+            for _rowid, pid, desktop, task, created in rows:
+                if task:
+                    text = f"The assistant proposed to the user: {task}"
+                    recs.append(
+                        NewMemory(
+                            "proposal",
+                            text,
+                            float(created or now),
+                            cheap_importance("proposal", text),
+                            desktop=desktop or "",
+                            source_id=f"proposal:{pid}",
+                        )
+                    )
+            if rows:
+                marks.append((CK_SYNC_PROPOSALS, int(rows[-1][0])))
+        if db["feedback"].exists():
+            last = int(self.store.get_checkpoint(CK_SYNC_FEEDBACK) or 0)
+            rows = db.execute(
+                "SELECT f.rowid, f.id, f.desktop, f.verdict, f.created_at, p.task FROM feedback f"
+                " LEFT JOIN proposals p ON p.id = f.proposal_id WHERE f.rowid > ? ORDER BY f.rowid",
+                [last],
+            ).fetchall()
+            for _rowid, fid, desktop, verdict, created, task in rows:
+                if task:
+                    text = f"The user {verdict} the proposal: {task}"
+                    recs.append(
+                        NewMemory(
+                            "feedback",
+                            text,
+                            float(created or now),
+                            cheap_importance("feedback", text),
+                            desktop=desktop or "",
+                            source_id=f"feedback:{fid}",
+                        )
+                    )
+            if rows:
+                marks.append((CK_SYNC_FEEDBACK, int(rows[-1][0])))
+        if recs:
+            self.add(recs)
+        for name, value in marks:
+            self.store.set_checkpoint(name, value, now)
+        return len(recs)
+
+    # ------------------------------------------------------------ retrieval
+
+    def retrieve(
+        self,
+        query: str | np.ndarray,
+        k: int | None = None,
+        kinds: Sequence[str] | None = None,
+        exclude_source_ids: Sequence[str] = (),
+        touch: bool = True,
+    ) -> list[Retrieved]:
+        """The ``k`` best records for ``query`` by the full Generative Agents score.
+
+        Candidates: the ``candidate_pool`` nearest records from FAISS plus the
+        ``recent_pool`` newest records; relevance is recomputed exactly from the
+        stored vectors. Returned records get ``last_accessed`` = now unless
+        ``touch`` is False.
+        """
+        k = k or self.settings.top_k
+        qvec = self.embed([query])[0] if isinstance(query, str) else np.asarray(query, np.float32).ravel()
+        pool = self.settings.candidate_pool
+        want_filter = bool(kinds) or bool(exclude_source_ids)
+        _, ids = self.index.search(qvec[None, :], pool * (3 if want_filter else 1))
+        cand_ids = [int(i) for i in ids[0] if i >= 0]
+        if self.settings.recent_pool:
+            cand_ids += self.db.latest_ids(self.settings.recent_pool, kinds)
+        cand_ids = list(dict.fromkeys(cand_ids))
+        mems = self.db.get(cand_ids)  # ids the index still holds after a concurrent forget drop out here
+        excluded = set(exclude_source_ids)
+        keep = [
+            i
+            for i in cand_ids
+            if i in mems and (not kinds or mems[i].kind in kinds) and mems[i].source_id not in excluded
+        ]
+        found, vecs = self.db.vectors(keep, self.dim)
+        if not found:
+            return []
+        cos = vecs @ qvec
+        cands = [
+            Candidate(i, mems[i].last_accessed, float(mems[i].importance), float(c))
+            for i, c in zip(found, cos, strict=True)
+        ]
+        best = score(cands, self.clock.now(), self.weights, self.settings.decay)[:k]
+        if touch:
+            now = self.clock.now()
+            self.db.touch([s.id for s in best], now)
+            for s in best:
+                mems[s.id].last_accessed = now
+        return [Retrieved(mems[s.id], s) for s in best]
+
+    def current_plan(self) -> Memory | None:
+        pid = self.store.get_checkpoint(CK_PLAN)
+        if pid is None:
+            return None
+        return self.db.get([int(pid)]).get(int(pid))
+
+    def accepted_examples(self, qvec: np.ndarray, n: int) -> list[str]:
+        """Up to ``n`` distinct tasks the user accepted before, most similar to ``qvec`` first."""
+        if n <= 0 or not self.store.db["proposals"].exists():
+            return []
+        rows = self.store.db.execute(
+            "SELECT task FROM proposals WHERE status = 'accepted' AND task IS NOT NULL AND task != ''"
+            " ORDER BY created_at DESC LIMIT 500"
+        ).fetchall()
+        tasks = list(dict.fromkeys(str(r[0]) for r in rows))
+        if not tasks:
+            return []
+        sims = self.embed(tasks) @ qvec
+        order = np.argsort(-sims, kind="stable")[:n]
+        return [tasks[i] for i in order]
+
+    def context_for(self, window: Sequence[Observation]) -> PromptContext:
+        """Memories, plan and accepted examples for a prompt about ``window``, within the token budget.
+
+        The query is the newest three events; records of the window itself and
+        plans are not repeated as memories.
+        """
+        if not window:
+            return PromptContext()
+        budget = self.settings.prompt_token_budget
+        query = " ".join(o.text for o in list(window)[-3:])
+        qvec = self.embed([query])[0]
+        ctx = PromptContext()
+        plan = self.current_plan()
+        if plan is not None and budget > 0:
+            text = _clip_tokens(plan.text, budget // 3, self.count_tokens)
+            if text:
+                ctx.plan = text
+                budget -= self.count_tokens(text)
+        ex_budget = budget // 4
+        for task in self.accepted_examples(qvec, self.settings.accepted_examples):
+            t = self.count_tokens(task) + 2
+            if t > ex_budget:
+                break
+            ctx.accepted_examples.append(task)
+            ex_budget -= t
+            budget -= t
+        kinds = ["observation", "proposal", "feedback", "reflection"]
+        for r in self.retrieve(qvec, kinds=kinds, exclude_source_ids=[o.id for o in window]):
+            text = r.memory.text[:300]
+            t = self.count_tokens(text) + 2
+            if t > budget:
+                break
+            ctx.memories.append(text)
+            budget -= t
+        return ctx
+
+    # ------------------------------------------------------------ reflection
+
+    def importance_since_reflection(self) -> float:
+        return self.db.importance_since(int(self.store.get_checkpoint(CK_REFLECTED) or 0))
+
+    def reflection_due(self) -> bool:
+        return self.importance_since_reflection() >= self.settings.reflection_threshold
+
+    def maybe_reflect(self) -> Any:
+        """Reflect when due (and an LLM is available); returns the `Reflection` or None."""
+        if self.llm is None or not self.reflection_due():
+            return None
+        return self.reflect()
+
+    def reflect(self) -> Any:
+        """Run one reflection now (see `edge.memory.reflection.reflect`). Raises `ModelError`."""
+        from edge.memory.reflection import reflect
+
+        if self.llm is None:
+            raise ModelError("Reflection needs the LLM.", "Open the memory with an LLM.")
+        return reflect(self, self.llm)
+
+    def rescore_importance(self, limit: int | None = None) -> int:
+        """LLM poignancy for the newest cheaply scored records (0 without an LLM)."""
+        n = self.settings.rescore_batch if limit is None else limit
+        if self.llm is None or n <= 0:
+            return 0
+        return LLMImportance(self.llm, self.db).rescore(n)
+
+    # ------------------------------------------------------------ ask
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer ``question`` about the user from retrieved memories (the paper's interviews)."""
+        from edge.memory.reflection import answer_messages
+
+        if self.llm is None:
+            raise ModelError("Answering needs the LLM.", "Open the memory with an LLM.")
+        hits = self.retrieve(question, k=k or max(self.settings.top_k, 8))
+        plan = self.current_plan()
+        if not hits and plan is None:
+            return Answer(question, "I have no memories of the user yet.", [], None)
+        lines = _fit([h.memory.text[:240] for h in hits], 450, self.count_tokens)
+        text = self.llm.chat(answer_messages(question, lines, plan.text if plan else None), max_tokens=120)
+        return Answer(question, text.strip(), hits, plan.text if plan else None)
+
+    # ------------------------------------------------------------ forget
+
+    def forget(
+        self, before: float | None = None, app: str | None = None, match: str | None = None
+    ) -> list[int]:
+        """Delete matching records (and reflections/plans derived from them) from SQLite and FAISS.
+
+        The observations behind deleted observation records are deleted from
+        the store's ``observations`` table too. Returns the deleted ids.
+        """
+        ids = self.db.select_ids(before=before, app=app, match=match)
+        if not ids:
+            return []
+        mems = self.db.get(ids)
+        deleted = self.db.delete(ids)
+        obs_ids = [m.source_id for m in mems.values() if m.kind == "observation" and m.source_id]
+        if obs_ids and self.store.db["observations"].exists():
+            with self.store.db.conn:
+                for i in range(0, len(obs_ids), 500):
+                    chunk = obs_ids[i : i + 500]
+                    self.store.db.execute(
+                        f"DELETE FROM observations WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                    )
+        try:
+            self.index.remove(np.array(deleted, np.int64))
+            self.flush()
+        except NotImplementedError:
+            self.index = self.rebuild_index("forget on an index without removal")
+        return deleted
+
+    # ------------------------------------------------------------ index
+
+    def open_index(self) -> FaissIndex:
+        """Load the index file and check it against SQLite; catch up or rebuild as needed."""
+        t0 = time.perf_counter()
+        if self.index_path is None:
+            return self.rebuild_index("no index file (in-memory database)")
+        try:
+            idx = FaissIndex.load(self.index_path, self.settings.index)
+        except StoreError as e:
+            if self.index_path.exists():
+                log.warning("%s", e.msg)
+                return self.rebuild_index("corrupt")
+            return self.rebuild_index("missing")
+        if idx.dim != self.dim:
+            return self.rebuild_index("dimension changed")
+        count, total, top = self.db.fingerprint()
+        held = idx.ids()
+        h_count, h_sum = len(held), int(held.sum()) if len(held) else 0
+        h_max = int(held.max()) if len(held) else 0
+        if (h_count, h_sum) == (count, total):
+            action = "loaded"
+        elif h_max <= top and self.db.fingerprint_upto(h_max) == (h_count, h_sum):
+            for ids, vecs in self.db.iter_vectors(self.dim, after=h_max):
+                idx.add(ids, vecs)
+            action = "caught_up"
+        else:
+            return self.rebuild_index("stale")
+        if idx.wants_rebuild(self.settings.index, count):
+            return self.rebuild_index("grown")
+        self.index_status = IndexStatus(action, "", time.perf_counter() - t0)
+        if action == "caught_up":
+            idx.save(self.index_path)
+        return idx
+
+    def rebuild_index(self, reason: str = "requested") -> FaissIndex:
+        """Build a new index from the vectors in SQLite (no re-embedding) and write it."""
+        t0 = time.perf_counter()
+        count = self.db.fingerprint()[0]
+        s = self.settings.index
+        train = None
+        if choose_kind(s, count) == "ivf_flat":
+            want = 40 * choose_nlist(s, count)
+            step = max(1, count // max(want, 1))
+            parts = [v[::step] for _, v in self.db.iter_vectors(self.dim)]
+            train = np.concatenate(parts) if parts else None
+        idx = FaissIndex.create(s, self.dim, count, train)
+        del train
+        for ids, vecs in self.db.iter_vectors(self.dim):
+            idx.add(ids, vecs)
+        self.index_status = IndexStatus("rebuilt", reason, time.perf_counter() - t0)
+        log.info("memory index rebuilt (%s): %d vectors in %.1fs", reason, count, self.index_status.seconds)
+        self.index = idx
+        self._unflushed = 0
+        if self.index_path is not None:
+            idx.save(self.index_path)
+        return idx
+
+    def flush(self) -> None:
+        """Write the index file (when the stream has one)."""
+        if self.index_path is not None:
+            self.index.save(self.index_path)
+        self._unflushed = 0
+
+    def close(self) -> None:
+        if self._unflushed:
+            self.flush()
+
+    # ------------------------------------------------------------ stats
+
+    def stats(self) -> dict[str, Any]:
+        s = self.db.stats()
+        plan = self.current_plan()
+        size = self.index_path.stat().st_size if self.index_path and self.index_path.exists() else None
+        return {
+            **s,
+            "index": {
+                "type": self.index.kind,
+                "vectors": self.index.ntotal,
+                "trained_at": self.index.trained_at,
+                "file": str(self.index_path) if self.index_path else None,
+                "file_bytes": size,
+                "opened": self.index_status.action,
+                "reason": self.index_status.reason,
+                "open_seconds": round(self.index_status.seconds, 3),
+            },
+            "embedder": self.store.get_checkpoint(CK_EMBEDDER),
+            "importance_since_reflection": self.importance_since_reflection(),
+            "reflection_threshold": self.settings.reflection_threshold,
+            "plan": plan.text if plan else None,
+        }
+
+
+def _clip_tokens(text: str, budget: int, count: Callable[[str], int]) -> str:
+    if budget <= 0:
+        return ""
+    if count(text) <= budget:
+        return text
+    cut = text[: max(0, budget * 4 - 3)]
+    while cut and count(cut + "...") > budget:
+        cut = cut[: int(len(cut) * 0.9)]
+    return cut + "..." if cut else ""
+
+
+def _fit(lines: Sequence[str], budget: int, count: Callable[[str], int]) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        t = count(line) + 2
+        if t > budget:
+            break
+        out.append(line)
+        budget -= t
+    return out
+
+
+def index_path_for(store: Store) -> Path | None:
+    """``<db>.memory.faiss`` beside the store's SQLite file, or None for an in-memory database."""
+    row = store.db.execute("PRAGMA database_list").fetchone()
+    file = row[2] if row else ""
+    if not file:
+        return None
+    p = Path(file)
+    return p.with_name(p.stem + ".memory.faiss")
+
+
+def open_memory(
+    settings: MemorySettings,
+    store: Store,
+    clock: Clock,
+    llm: LLM | None = None,
+    embedder: Embeds | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> MemoryStream:
+    """The memory stream over ``store`` with its index file beside the database (the factory).
+
+    ``embedder`` None loads the shipped MiniLM ONNX model. Raises `ModelError`, `StoreError`.
+    """
+    if embedder is None:
+        from edge.memory.embedder import OnnxEmbedder
+
+        embedder = OnnxEmbedder()
+    return MemoryStream(store, embedder, settings, clock, llm, index_path_for(store), count_tokens)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from edge.agent import AgentResponse
+from edge.config import MemoryIndexSettings
+from edge.memory.db import NewMemory
+from edge.memory.index import FaissIndex, choose_nlist, meta_path
+from tests.doubles import obs
+
+TEXTS = [
+    "The user edits report.docx in LibreOffice Writer.",
+    "The user opens KeePassXC to copy a password.",
+    "The user searches 'python asyncio timeout' in Firefox.",
+    "The user runs pytest and two tests fail.",
+    "The user reads the asyncio documentation.",
+]
+
+
+def _fill(st, n: int = 5, app: str = "") -> None:  # type: ignore[no-untyped-def]
+    for i in range(n):
+        o = obs(TEXTS[i % len(TEXTS)], i)
+        if app and "KeePassXC" in o.text:
+            o = type(o)(**{**o.__dict__, "app": app})
+        st.remember(o)
+
+
+def _ids_in_index(st) -> set[int]:  # type: ignore[no-untyped-def]
+    return {int(i) for i in st.index.ids()}
+
+
+def test_index_file_written_and_loaded(make_stream) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream(file=True)
+    _fill(st)
+    st.close()
+    assert st.index_path.exists() and meta_path(st.index_path).exists()
+    st2 = make_stream(store=st.store)
+    assert st2.index_status.action == "loaded"
+    assert _ids_in_index(st2) == set(range(1, 6))
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt", "truncate", "sidecar"])
+def test_index_rebuilt_when_missing_or_corrupt(make_stream, damage: str) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream(file=True)
+    _fill(st)
+    st.close()
+    path = st.index_path
+    expected = st.retrieve("asyncio timeout", k=3, touch=False)
+    if damage == "delete":
+        path.unlink()
+    elif damage == "corrupt":
+        path.write_bytes(b"\x00garbage" * 100)
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:50])
+    else:
+        meta_path(path).write_text("{not json")
+    st2 = make_stream(store=st.store)
+    assert st2.index_status.action == "rebuilt"
+    assert st2.index_status.reason == ("missing" if damage == "delete" else "corrupt")
+    assert _ids_in_index(st2) == set(range(1, 6))
+    got = st2.retrieve("asyncio timeout", k=3, touch=False)
+    assert [h.memory.id for h in got] == [h.memory.id for h in expected]
+    assert FaissIndex.load(path, MemoryIndexSettings()).ntotal == 5  # the rebuilt file is good
+
+
+def test_index_caught_up_or_rebuilt_when_stale(make_stream) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream(file=True, index={"flush_every": 10_000})
+    _fill(st, 3)
+    st.flush()
+    _fill(st, 5)  # two more records, index file not flushed (a crash)
+    st2 = make_stream(store=st.store)
+    assert st2.index_status.action == "caught_up"
+    assert _ids_in_index(st2) == set(range(1, 6))
+    # A record deleted behind the file's back (another process's forget) -> stale -> rebuild
+    st2.db.delete([2])
+    st3 = make_stream(store=st.store)
+    assert st3.index_status.action == "rebuilt" and st3.index_status.reason == "stale"
+    assert _ids_in_index(st3) == {1, 3, 4, 5}
+
+
+def test_forget_removes_from_sqlite_and_index(make_stream) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream(file=True)
+    for i, t in enumerate(TEXTS):
+        o = obs(t, i)
+        st.store.add_observation(o, now=1)
+        st.remember(o)
+    gone = st.forget(match="ASYNCIO")
+    assert len(gone) == 2
+    assert st.db.count() == 3 and st.db.select_ids(match="asyncio") == []
+    assert _ids_in_index(st) == {1, 2, 4}
+    assert all("asyncio" not in h.memory.text for h in st.retrieve("asyncio", k=5))
+    assert st.store.count("observations") == 3  # the raw observations went too
+    # the file on disk agrees
+    st2 = make_stream(store=st.store)
+    assert st2.index_status.action == "loaded" and _ids_in_index(st2) == {1, 2, 4}
+
+
+def test_forget_by_app_and_before_and_cascade(make_stream, clock) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream()
+    _fill(st, 5, app="KeePassXC")
+    [ref] = st.add([NewMemory("reflection", "The user manages passwords.", clock.now(), 5, cites=[2])])
+    [ref2] = st.add([NewMemory("reflection", "The user is careful.", clock.now(), 5, cites=[ref])])
+    gone = st.forget(app="keepassxc")
+    assert gone == [2, ref, ref2]  # derived records go with their sources, transitively
+    assert not ({2, ref, ref2} & _ids_in_index(st))
+    cutoff = datetime.fromtimestamp(obs("x", 2).ts).timestamp()  # type: ignore[arg-type]
+    assert st.forget(before=cutoff) == [1]
+    assert _ids_in_index(st) == {3, 4, 5}
+
+
+def test_forget_on_hnsw_rebuilds(make_stream) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream(index={"type": "hnsw"})
+    _fill(st)
+    st.forget(match="pytest")
+    assert st.index.kind == "hnsw" and _ids_in_index(st) == {1, 2, 3, 5}
+
+
+def test_auto_switches_to_ivf_and_finds_neighbours(make_stream) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(20, 64)).astype(np.float32)
+    vecs = centres[rng.integers(0, 20, 3000)] + 0.3 * rng.normal(size=(3000, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    st = make_stream(index={"flat_max_records": 1000, "ivf_nprobe": 16})
+    st.add([NewMemory("observation", f"r{i}", 0.0, 2) for i in range(len(vecs))], vectors=vecs)
+    assert st.index.kind == "ivf_flat" and st.index.ntotal == 3000
+    assert choose_nlist(st.settings.index, 3000) == 64
+    q = vecs[:50]
+    exact = np.argsort(-(q @ vecs.T), axis=1)[:, :10] + 1
+    _, got = st.index.search(q, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, got, strict=True)])
+    assert recall >= 0.9
+
+
+def test_proposals_and_feedback_become_records(make_stream) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream()
+    o = obs("The user debugs a failing test.", 1)
+    st.store.add_observation(o, now=1)
+    st.store.add_proposal(
+        "p1", o, AgentResponse("p", "t", "Explain the failing test", "Want help?"), 0.9, now=2
+    )
+    st.store.add_feedback("f1", "p1", "accepted", "d1", now=3)
+    st.remember(o)
+    kinds = st.db.counts_by_kind()
+    assert kinds == {"observation": 1, "proposal": 1, "feedback": 1}
+    st.remember(o)
+    assert st.db.count() == 3  # synced once
+    fb = st.db.latest(1, kinds=["feedback"])[0]
+    assert fb.text == "The user accepted the proposal: Explain the failing test"
