@@ -92,15 +92,19 @@ class Loop:
             win.append(obs)
         return win
 
+    def observe(self, obs: Observation) -> list[Observation]:
+        """Record ``obs`` (store, memory, window) without deciding; return the window."""
+        if self.store is not None:
+            self.store.add_observation(obs, self.clock.now())
+        if self.memory is not None:
+            self.memory.remember(obs)
+        return list(self._window_for(obs))
+
     def step(self, obs: Observation) -> Decision:
         """Decide for one observation. Model failures propagate as `ModelError`."""
         t0 = time.perf_counter()
         now = self.clock.now()
-        if self.store is not None:
-            self.store.add_observation(obs, now)
-        if self.memory is not None:
-            self.memory.remember(obs)
-        window = list(self._window_for(obs))
+        window = self.observe(obs)
         decision = Decision(observation=obs, proposed=False, task=None, score=None, latency_ms=0.0)
 
         if self.gate is not None:
@@ -167,6 +171,8 @@ class Loop:
                 on_source_error(e)
                 continue
             for obs in batch:
+                if should_stop():
+                    break
                 decision = self.step(obs)
                 n += 1
                 if on_decision is not None:

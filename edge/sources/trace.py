@@ -132,6 +132,9 @@ class TraceSource:
         self._pos += len(out)
         return out
 
+    def commit(self) -> None:
+        """Nothing to persist: a trace is replayed from its start every time."""
+
     @property
     def exhausted(self) -> bool:
         return self._pos >= len(self._obs)
