@@ -42,6 +42,16 @@ class Hub:
         self.llm = llm or make_llm(settings.llm)
         self.gate: Gate | None = make_gate(settings) if use_gate else None
         self.memory: ContextProvider | None = None
+        if settings.memory.enabled:
+            from edge.memory import open_memory
+
+            self.memory = open_memory(
+                settings,
+                self.store,
+                self.clock,
+                llm=self.llm,
+                count_tokens=getattr(self.llm, "count_tokens", None),
+            )
         self.agent = Agent(self.llm, window=settings.agent.window, max_tokens=settings.llm.max_tokens)
         self.loop = Loop(
             self.agent,
@@ -55,6 +65,9 @@ class Hub:
         )
 
     def close(self) -> None:
+        close_memory = getattr(self.memory, "close", None)
+        if close_memory is not None:
+            close_memory()  # writes the vector index file
         if self._own_llm:
             self.llm.close()
         self.store.db.close()

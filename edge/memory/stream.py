@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,6 +64,14 @@ class Retrieved:
     memory: Memory
     scored: Scored
 
+    @property
+    def record(self) -> Memory:
+        return self.memory
+
+    @property
+    def score(self) -> float:
+        return self.scored.score
+
     def to_json(self) -> dict[str, Any]:
         s = self.scored
         return {
@@ -83,6 +91,27 @@ class IndexStatus:
     action: str  # loaded | caught_up | rebuilt | created
     reason: str = ""
     seconds: float = 0.0
+
+
+@dataclass
+class Forgotten:
+    """The ids `MemoryStream.forget` deleted; ``len()`` and ``int()`` give how many."""
+
+    ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __int__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return self.ids == other
+        return isinstance(other, Forgotten) and self.ids == other.ids
 
 
 @dataclass
@@ -124,6 +153,7 @@ class MemoryStream:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = 4096
         self._unflushed = 0
+        self.owns_store = False
         self._check_embedder()
         self.index_status = IndexStatus("created")
         self.index = self.open_index()
@@ -322,6 +352,14 @@ class MemoryStream:
                 mems[s.id].last_accessed = now
         return [Retrieved(mems[s.id], s) for s in best]
 
+    def get(self, memory_id: int) -> Memory | None:
+        """One record by id (with its citations), or None."""
+        return self.db.get([int(memory_id)]).get(int(memory_id))
+
+    def reflections(self, limit: int = 20) -> list[Memory]:
+        """The newest reflections, newest first, with the ids they cite."""
+        return list(reversed(self.db.latest(limit, kinds=["reflection"])))
+
     def current_plan(self) -> Memory | None:
         pid = self.store.get_checkpoint(CK_PLAN)
         if pid is None:
@@ -428,15 +466,16 @@ class MemoryStream:
 
     def forget(
         self, before: float | None = None, app: str | None = None, match: str | None = None
-    ) -> list[int]:
+    ) -> Forgotten:
         """Delete matching records (and reflections/plans derived from them) from SQLite and FAISS.
 
         The observations behind deleted observation records are deleted from
-        the store's ``observations`` table too. Returns the deleted ids.
+        the store's ``observations`` table too. Returns the deleted ids
+        (``int()`` / ``len()`` of the result is how many).
         """
         ids = self.db.select_ids(before=before, app=app, match=match)
         if not ids:
-            return []
+            return Forgotten([])
         mems = self.db.get(ids)
         deleted = self.db.delete(ids)
         obs_ids = [m.source_id for m in mems.values() if m.kind == "observation" and m.source_id]
@@ -452,7 +491,7 @@ class MemoryStream:
             self.flush()
         except NotImplementedError:
             self.index = self.rebuild_index("forget on an index without removal")
-        return deleted
+        return Forgotten(deleted)
 
     # ------------------------------------------------------------ index
 
@@ -519,8 +558,11 @@ class MemoryStream:
         self._unflushed = 0
 
     def close(self) -> None:
+        """Write the index file if records were added since the last write (and close an owned store)."""
         if self._unflushed:
             self.flush()
+        if self.owns_store:
+            self.store.db.close()
 
     # ------------------------------------------------------------ stats
 
@@ -577,22 +619,3 @@ def index_path_for(store: Store) -> Path | None:
         return None
     p = Path(file)
     return p.with_name(p.stem + ".memory.faiss")
-
-
-def open_memory(
-    settings: MemorySettings,
-    store: Store,
-    clock: Clock,
-    llm: LLM | None = None,
-    embedder: Embeds | None = None,
-    count_tokens: Callable[[str], int] | None = None,
-) -> MemoryStream:
-    """The memory stream over ``store`` with its index file beside the database (the factory).
-
-    ``embedder`` None loads the shipped MiniLM ONNX model. Raises `ModelError`, `StoreError`.
-    """
-    if embedder is None:
-        from edge.memory.embedder import OnnxEmbedder
-
-        embedder = OnnxEmbedder()
-    return MemoryStream(store, embedder, settings, clock, llm, index_path_for(store), count_tokens)
