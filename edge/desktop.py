@@ -107,6 +107,7 @@ class ConsoleUI:
                 continue
             self._forget(match[-1])
             answers.append((match[-1], verdict))
+            self.say(f"[{verdict} {match[-1]}]")
 
     def close(self) -> None:
         pass

@@ -36,6 +36,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -952,18 +953,24 @@ class HubService:
         on_source_error: Callable[[Any], None] | None = None,
         poll_interval_s: float = 10.0,
     ) -> int:
-        """Serve until ``should_stop()``: relay activity from every desktop plus the local source."""
+        """Serve until ``should_stop()``: relay activity from every desktop plus the local source.
+
+        One observation is decided per round and the relay is pumped between
+        rounds, so feedback is applied before the next decision even when
+        activity arrives faster than the LLM answers.
+        """
         from edge.errors import SourceError
 
         n = 0
         next_poll = 0.0
+        backlog: deque[Observation] = deque()
         while not should_stop():
-            batch = self.tick(0.2)
+            backlog.extend(self.tick(0.0 if backlog else 0.2))
             src = self.local_source
             if src is not None and not src.exhausted and time.monotonic() >= next_poll:
                 try:
                     got = src.fetch()
-                    batch.extend(got)
+                    backlog.extend(got)
                     if not got:
                         next_poll = time.monotonic() + poll_interval_s
                 except SourceError as e:
@@ -971,13 +978,11 @@ class HubService:
                         raise
                     on_source_error(e)
                     next_poll = time.monotonic() + poll_interval_s
-            for o in batch:
-                d = self.step(o)
+            if backlog:
+                d = self.step(backlog.popleft())
                 n += 1
                 if on_decision is not None:
                     on_decision(d)
-                if should_stop():
-                    break
         return n
 
     def status(self) -> dict[str, Any]:
