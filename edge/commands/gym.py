@@ -1,0 +1,110 @@
+"""`proactive gym generate`: new training data from a simulated user, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group("gym")
+def gym_group() -> None:
+    """The data-generation gym (environment + simulated user + agent + judge)."""
+
+
+@gym_group.command("generate")
+@click.option(
+    "--scene",
+    "scene_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Scene seeds (ProactiveBench scenes.yaml format: a list, or one scene).",
+)
+@click.option(
+    "--index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Which scene of the file (default: seed mod count).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Output folder; an existing run there is resumed.",
+)
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=20, show_default=True, help="User events to generate."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for the scene choice, timing and sampling."
+)
+@click.option(
+    "--judge",
+    type=click.Choice(["user", "reward"]),
+    default="user",
+    show_default=True,
+    help="Who answers proposals.",
+)
+@click.option(
+    "--reflect-every",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="User reflects every N steps (0: never).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@click.pass_context
+def generate_cmd(
+    ctx: click.Context,
+    scene_file: Path,
+    index: int | None,
+    out_dir: Path,
+    steps: int,
+    seed: int,
+    judge: str,
+    reflect_every: int,
+    as_json: bool,
+) -> None:
+    """Run one seeded, resumable episode and write trace, reward rows and ShareGPT data to --out."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from edge.config import load_settings
+    from edge.errors import ConfigError
+    from edge.gym.runner import GymRun, UserJudge, make_rng
+    from edge.gym.scenes import load_scenes
+    from edge.gym.user import SimulatedUser
+    from edge.hub import Hub
+
+    scenes = load_scenes(scene_file)
+    i = seed % len(scenes) if index is None else index
+    if i >= len(scenes):
+        raise ConfigError(
+            f"--index {i} but {scene_file} has {len(scenes)} scenes.", f"Use 0..{len(scenes) - 1}."
+        )
+    scene = scenes[i]
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    settings.llm.seed = seed
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with Hub(settings, db_path=out_dir / "gym.db") as hub:
+        user = SimulatedUser(scene, hub.llm, make_rng(seed))
+        if judge == "reward":
+            from edge.gym.judges import RewardJudge
+
+            the_judge = RewardJudge.from_settings(settings)
+        else:
+            the_judge = UserJudge(user)
+        run = GymRun(scene, out_dir, hub.loop, user, the_judge, seed, steps, reflect_every)
+        with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
+            task = bar.add_task(f"gym {scene.name}", total=steps, completed=run.step)
+            summary = run.run(on_step=lambda n, _text: bar.update(task, completed=n))
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(
+            f"{summary['name']}: {summary['events']} events, {summary['reward_rows']} reward rows, "
+            f"{summary['sharegpt_rows']} fine-tuning rows in {out_dir}"
+        )
+        click.echo(f"categories: {summary['categories']}")

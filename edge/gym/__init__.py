@@ -1,0 +1,1 @@
+"""The data-generation gym: environment simulator + simulated user + our agent + a judge."""
