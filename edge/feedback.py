@@ -21,7 +21,6 @@ not thread-safe).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import re
@@ -95,22 +94,22 @@ class EmbeddingSimilarity:
         return [float(v) for v in (vecs[1:] @ vecs[0])]
 
 
-def make_similarity() -> Similarity:
-    """Embedding similarity when ``edge.memory.embedder`` provides an embedder, else Jaccard."""
+def make_similarity(memory: object | None = None) -> Similarity:
+    """Embedding similarity from the memory's embedder (or the shipped MiniLM), else Jaccard.
+
+    ``memory`` (the hub's memory stream) is reused when it has an ``embedder``
+    with ``embed(texts)``, so the model is loaded once.
+    """
+    embedder = getattr(memory, "embedder", None)
+    embed = getattr(embedder, "embed", None)
+    if callable(embed):
+        return EmbeddingSimilarity(embed)
     try:
-        mod = importlib.import_module("edge.memory.embedder")
-    except ImportError:
-        return JaccardSimilarity()
-    for factory in ("default_embedder", "make_embedder", "load_embedder"):
-        fn = getattr(mod, factory, None)
-        if callable(fn):
-            try:
-                emb = fn()
-                embed = getattr(emb, "embed", emb)
-                if callable(embed):
-                    return EmbeddingSimilarity(embed)
-            except Exception as e:  # the embedder is optional here: fall back, say why
-                log.info("feedback: embedder unavailable (%s); using Jaccard similarity", e)
+        from edge.memory.embedder import OnnxEmbedder
+
+        return EmbeddingSimilarity(OnnxEmbedder().embed)
+    except (ImportError, EdgeError) as e:  # the embedder is optional here: fall back, say why
+        log.info("feedback: no embedder (%s); using token Jaccard similarity", e)
     return JaccardSimilarity()
 
 
@@ -430,7 +429,6 @@ class FeedbackManager:
             self.store.db.execute("select verdict, count(*) from feedback group by verdict").fetchall()
         )
         return {
-            "similarity": self.similarity.name,
             "desktops": desktops,
             "suppressions": supp,
             "verdicts": verdicts,

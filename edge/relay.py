@@ -990,7 +990,7 @@ class HubService:
             "relay": self.relay.stats(),
             "desktops": self.link.desktops,
             "broker": self.broker.describe() if self.broker is not None else "external",
-            "feedback": self.feedback.status(),
+            "feedback": {**self.feedback.status(), "similarity": self.feedback.similarity.name},
         }
 
     def close(self) -> None:
@@ -1037,7 +1037,7 @@ def attach(
         relay = make_relay(settings, hub.store, HUB, HUB, hub.clock)
     memory = getattr(hub, "memory", None)
     feedback = FeedbackManager(
-        hub.store, hub.clock, settings.feedback, hub.llm, memory=memory, similarity=make_similarity()
+        hub.store, hub.clock, settings.feedback, hub.llm, memory=memory, similarity=make_similarity(memory)
     )
     link = HubLink(relay, hub.clock, on_feedback=feedback.handle)
     feedback.publish_result = link.send_result

@@ -301,7 +301,7 @@ def service_print(kind: str | None, exe: str | None) -> None:
 def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
     """Proposals, outboxes, adaptations: what `proactive status --json` prints."""
     from edge.clock import SystemClock
-    from edge.feedback import FeedbackManager, make_similarity
+    from edge.feedback import FeedbackManager
     from edge.store import Store
 
     store = Store.open(db_path)
@@ -313,7 +313,7 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
             "select owner, status, count(*) from relay_outbox group by owner, status"
         ).fetchall():
             outbox.setdefault(owner, {})[status] = n
-        fb = FeedbackManager(store, SystemClock(), settings.feedback, similarity=make_similarity())
+        fb = FeedbackManager(store, SystemClock(), settings.feedback)
         return {
             "data": str(db_path),
             "observations": store.count("observations"),
