@@ -1,0 +1,267 @@
+"""Fixtures for the dashboard tests: a store file with fixed data, fixed time, fakes of the optional parts.
+
+Times are fixed (``NOW``) and shown in UTC, so tables and SVG snapshots are the
+same on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.clock import FakeClock
+from edge.config import Settings
+from edge.records import AgentResponse, Observation, stable_id
+from edge.store import Store
+from tui.app import ProactiveApp, make_app
+from tui.services import Health, MemoryHit, Reflection, feedback_id_for
+
+NOW = 1_717_400_000.0  # 2024-06-03 07:33:20 UTC
+HOUR = 3600.0
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def add_obs(store: Store, text: str, at: float, desktop: str = "office", **kw: Any) -> Observation:
+    o = Observation(text=text, time=str(at), ts=at, desktop=desktop, source=kw.pop("source", "aw"), **kw)
+    store.add_observation(o, now=at)
+    return o
+
+
+def add_prop(
+    store: Store,
+    o: Observation,
+    task: str,
+    at: float,
+    score: float | None,
+    verdict: str | None = None,
+    answer_after: float = 30.0,
+    say: str = "",
+) -> str:
+    pid = stable_id("proposal", o.id, task)
+    store.add_proposal(pid, o, AgentResponse("purpose", "thoughts", task, say), score, now=at, ttl_s=120)
+    if verdict:
+        store.add_feedback(feedback_id_for(pid), pid, verdict, o.desktop, now=at + answer_after)
+    return pid
+
+
+OBSERVATIONS = [
+    ("office", "The user opens 'report.py' in Visual Studio Code."),
+    ("office", "The user searches Google for 'pandas groupby multiple columns'."),
+    ("laptop", "The user reads an e-mail from the landlord about the rent."),
+    ("office", "The user runs 'pytest' in the terminal; 3 tests fail."),
+    ("laptop", "The user opens the banking site and views last month's statement."),
+    ("office", "The user scrolls the traceback of a failing test in the terminal."),
+]
+
+PROPOSALS = [
+    # (observation index, task, hours before NOW, score, verdict, say)
+    (1, "Show a groupby example on two columns", 26.0, 0.81, "accepted", "Here is a snippet."),
+    (2, "Draft a reply to the landlord", 5.0, 0.64, "rejected", ""),
+    (3, "Explain the three failing tests", 3.0, 0.77, "accepted", "I can summarise failures."),
+    (4, "Summarise last month's spending", 2.0, 0.55, "ignored", ""),
+    (3, "Open the test log", 1.5, 0.41, None, ""),  # expired, never answered
+    (5, "Explain the traceback and suggest a fix", 0.01, 0.88, None, "Want me to look at it?"),
+]
+
+
+def fill_store(store: Store) -> dict[str, str]:
+    """The fixed data every dashboard test sees; returns proposal ids by task."""
+    obs = []
+    for i, (desk, text) in enumerate(OBSERVATIONS):
+        at = NOW - (len(OBSERVATIONS) - i) * HOUR * 0.9 if i else NOW - 27 * HOUR
+        obs.append(add_obs(store, text, at, desktop=desk, app="code" if desk == "office" else "firefox"))
+    ids = {}
+    for oi, task, hours, score, verdict, say in PROPOSALS:
+        at = NOW - hours * HOUR
+        ids[task] = add_prop(store, obs[oi], task, at, score, verdict, say=say)
+    return ids
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "hub" / "proactive.db"
+    s = Store.open(path)
+    fill_store(s)
+    s.db.close()
+    return path
+
+
+@pytest.fixture
+def hub(store_path: Path) -> Iterator[Store]:
+    """A second connection to the store file, playing the running hub."""
+    s = Store.open(store_path)
+    yield s
+    s.db.close()
+
+
+TRACE = {
+    "name": "mini",
+    "events": [
+        {"time": "1717377997.0", "event": "The user opens 'CheckName.rb' in VS Code.", "help_needed": False},
+        {
+            "time": "1717378000.7",
+            "event": "The user searches Google for 'How to capitalize person name in ruby?'.",
+            "help_needed": True,
+        },
+        {"time": "1717378021.0", "event": "The user clicks a Stack Overflow answer.", "help_needed": True},
+        {
+            "time": "1717378050.0",
+            "event": "The user types 'name.split.map(&:capitalize)'.",
+            "help_needed": False,
+        },
+    ],
+}
+
+
+@pytest.fixture
+def trace_file(tmp_path: Path, store_path: Path) -> Path:
+    """A four-event trace; the hub proposed a task at its second event (as `proactive replay` stores it)."""
+    path = tmp_path / "traces" / "mini.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(TRACE), encoding="utf-8")
+    from edge.sources.trace import load_trace
+
+    s = Store.open(store_path)
+    t = load_trace(path)
+    for i, o in enumerate(t.observations):
+        s.add_observation(o, now=NOW - 50 * HOUR + i)
+    add_prop(s, t.observations[1], "Show how to capitalize each word of a name in Ruby", NOW - 50 * HOUR, 0.7)
+    s.db.close()
+    return path
+
+
+@pytest.fixture
+def upstream_trace(tmp_path: Path) -> Path:
+    path = tmp_path / "traces" / "up.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "observation": {"time": "Day 1, 11:00 PM", "event": "The user opens VS Code."},
+            "agent_response": None,
+        },
+        {
+            "observation": {"time": "Day 1, 11:05 PM", "event": "The user searches how to read a CSV."},
+            "agent_response": json.dumps({"Proactive Task": "Show pandas.read_csv usage", "Response": "r"}),
+        },
+    ]
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path
+
+
+class FakePublisher:
+    """A `FeedbackPublisher` double: records what would go on proactive/v1/<desktop>/feedback."""
+
+    def __init__(self, hub_online: bool = True) -> None:
+        self.hub_online = hub_online
+        self.sent: list[dict[str, Any]] = []
+        self.started = self.closed = False
+        self.pumps = 0
+
+    def describe(self) -> str:
+        return "Answers go to the hub over MQTT." if self.hub_online else "Hub is offline: store only."
+
+    def publish_feedback(self, **kw: Any) -> str:
+        self.sent.append(kw)
+        return feedback_id_for(kw["proposal_id"])
+
+    def start(self) -> None:
+        self.started = True
+
+    def pump(self) -> None:
+        self.pumps += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeMemory:
+    """A memory stream double: substring search, two reflections citing records, forget."""
+
+    def __init__(self) -> None:
+        self.records = [
+            MemoryHit("m1", "observation", "The user runs pytest; 3 tests fail.", None, NOW - 3 * HOUR),
+            MemoryHit("m2", "observation", "The user fixes the groupby in report.py.", None, NOW - 20 * HOUR),
+            MemoryHit(
+                "m3", "feedback", "The user accepted: Explain the failing tests.", None, NOW - 2.9 * HOUR
+            ),
+            MemoryHit("m4", "observation", "The user reads an e-mail about the rent.", None, NOW - 5 * HOUR),
+        ]
+        self.forgotten: list[str] = []
+
+    def search(self, query: str, k: int = 20) -> list[MemoryHit]:
+        words = query.lower().split()
+        hits = [r for r in self.records if any(w in r.text.lower() for w in words)]
+        return [
+            MemoryHit(r.id, r.kind, r.text, round(1.0 - 0.1 * i, 2), r.created_at) for i, r in enumerate(hits)
+        ][:k]
+
+    def reflections(self, limit: int = 20) -> list[Reflection]:
+        by = {r.id: r for r in self.records}
+        refl = [
+            ("r1", "The user is fixing a failing test suite in report.py.", NOW - HOUR, ["m1", "m3"]),
+            ("r2", "The user handles household admin on the laptop.", NOW - 4 * HOUR, ["m4"]),
+        ]
+        return [Reflection(i, t, at, [by[c] for c in cites if c in by]) for i, t, at, cites in refl][:limit]
+
+    def forget(self, match: str) -> int:
+        before = len(self.records)
+        self.records = [r for r in self.records if match.lower() not in r.text.lower()]
+        self.forgotten.append(match)
+        return before - len(self.records)
+
+    def close(self) -> None:
+        pass
+
+
+HEALTH = [
+    Health("model", True, "SmolLM2-135M-Instruct Q4_1 (98 MB)"),
+    Health("data directory", True, "/srv/proactive (120 GB free)"),
+    Health(
+        "activitywatch",
+        False,
+        "Cannot reach ActivityWatch at http://127.0.0.1:5600",
+        "Start aw-server (or aw-qt) on this machine, or set activitywatch.host.",
+    ),
+    Health("broker", True, "embedded amqtt on 127.0.0.1:1883"),
+]
+
+
+@pytest.fixture
+def build(store_path: Path, tmp_path: Path) -> Callable[..., ProactiveApp]:
+    """make_app over the fixed store with fixed time, no polling, and fakes unless overridden."""
+
+    def _build(**kw: Any) -> ProactiveApp:
+        args: dict[str, Any] = {
+            "clock": FakeClock(NOW),
+            "relay": None,
+            "memory": None,
+            "health": lambda: list(HEALTH),
+            "annotator": "alice",
+            "annotations_dir": tmp_path / "annotations",
+            "trace_dirs": [],
+            "poll_interval": None,
+        }
+        args.update(kw)
+        store = args.pop("store", store_path)
+        return make_app(store, Settings(desktop="hub"), **args)
+
+    return _build
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio through anyio's pytest plugin (``@pytest.mark.anyio``)."""
+    return "asyncio"

@@ -1,0 +1,32 @@
+"""Messages the dashboard's screens exchange, as dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from tui.services import FeedbackOutcome, Health
+
+
+@dataclass
+class StoreChanged(Message):
+    """The store file changed (the hub committed, or the dashboard wrote feedback)."""
+
+    version: int
+
+
+@dataclass
+class FeedbackSent(Message):
+    """A verdict was saved; ``published`` is None when no relay is installed."""
+
+    outcome: FeedbackOutcome
+    published: bool | None
+    note: str = ""
+
+
+@dataclass
+class HealthChecked(Message):
+    """The health checks finished (they run in a worker thread)."""
+
+    checks: list[Health]

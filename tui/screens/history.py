@@ -1,0 +1,156 @@
+"""History: past proposals with score, verdict and result; filter by desktop, verdict and date."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Select, Static
+
+from edge.errors import EdgeError
+from tui.screens.base import BaseScreen, fill_table, selected_key
+from tui.screens.live import status_text
+from tui.services import STATUSES, clip, desktops, fmt_duration, fmt_score, parse_dates, query_proposals
+
+
+class HistoryScreen(BaseScreen):
+    MODE = "history"
+    BINDINGS = [
+        Binding("f", "focus_filters", "Filter"),
+        Binding("c", "clear_filters", "Clear filters"),
+        Binding("escape", "focus_table", "Table", show=False),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="history-filters", classes="filters"):
+            yield Select[str]([], prompt="all desktops", compact=True, id="f-desktop")
+            yield Select[str]([(s, s) for s in STATUSES], prompt="any verdict", compact=True, id="f-verdict")
+            yield Input(placeholder="date: 2024-06-03 or a..b", compact=True, id="f-date")
+        yield Static(id="history-count", classes="section")
+        yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+        yield Static(id="history-detail", classes="detail tall")
+
+    def on_mount(self) -> None:
+        t = self.query_one("#history", DataTable)
+        t.add_column("when", width=11)
+        t.add_column("desktop", width=8)
+        t.add_column("score", width=5)
+        t.add_column("verdict", width=8)
+        t.add_column("task", width=22)
+        t.add_column("result", width=11)
+        self._range: tuple[float | None, float | None] = (None, None)
+        self.reload()
+        t.focus()
+
+    def _value(self, widget_id: str) -> str | None:
+        v = self.query_one(widget_id, Select).value
+        return v if isinstance(v, str) else None
+
+    def reload(self) -> None:
+        app = self.papp
+        now = app.clock.now()
+        sel = self.query_one("#f-desktop", Select)
+        names = desktops(app.store)
+        current = self._value("#f-desktop")
+        if getattr(self, "_desktops", None) != names:
+            self._desktops = names
+            with sel.prevent(Select.Changed):
+                sel.set_options([(d, d) for d in names])
+                if current in names:
+                    sel.value = current
+        start, end = getattr(self, "_range", (None, None))
+        rows = query_proposals(
+            app.store,
+            desktop=self._value("#f-desktop"),
+            status=self._value("#f-verdict"),
+            start=start,
+            end=end,
+            limit=500,
+        )
+        self._rows = {p.id: p for p in rows}
+        from datetime import datetime
+
+        def when(ts: float) -> str:
+            return datetime.fromtimestamp(ts).astimezone().strftime("%m-%d %H:%M")
+
+        fill_table(
+            self.query_one("#history", DataTable),
+            (
+                (
+                    p.id,
+                    (
+                        when(p.created_at),
+                        clip(p.desktop, 8),
+                        fmt_score(p.score),
+                        status_text(p.shown_status(now)),
+                        clip(p.task, 22),
+                        clip(p.result or "-", 11),
+                    ),
+                )
+                for p in rows
+            ),
+        )
+        answered = sum(p.status != "pending" for p in rows)
+        accepted = sum(p.status == "accepted" for p in rows)
+        rate = f", {accepted / answered:.0%} accepted" if answered else ""
+        active = [v for v in (self._value("#f-desktop"), self._value("#f-verdict")) if v]
+        if start is not None or end is not None:
+            active.append(self.query_one("#f-date", Input).value.strip())
+        where = f"  [dim]filtered by {escape(' · '.join(active))}[/dim]" if active else ""
+        self.query_one("#history-count", Static).update(f"[b]{len(rows)}[/b] proposals{rate}{where}")
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        key = selected_key(self.query_one("#history", DataTable))
+        p = self._rows.get(key) if key else None
+        detail = self.query_one("#history-detail", Static)
+        if p is None:
+            detail.update("[dim]No proposals match. Press c to clear the filters.[/dim]")
+            return
+        t = Text()
+        t.append(p.task, style="bold")
+        t.append(f"\n{p.status}")
+        if p.answered_at is not None:
+            t.append(f" after {fmt_duration(p.answered_at - p.created_at)}")
+        t.append(f" · score {fmt_score(p.score)} · {p.desktop}")
+        if p.observation:
+            t.append(f"\nafter: {' '.join(p.observation.split())}", style="dim")
+        t.append("\nresult: ", style="bold")
+        t.append(p.result or "none recorded")
+        detail.update(t)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.reload()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "f-date":
+            return
+        try:
+            self._range = parse_dates(event.value)
+        except EdgeError as e:
+            event.input.add_class("-invalid")
+            self.notify(f"{e.msg} {e.hint}", title="Date filter", severity="warning")
+            return
+        event.input.remove_class("-invalid")
+        self.reload()
+        self.query_one("#history", DataTable).focus()
+
+    def action_focus_filters(self) -> None:
+        self.query_one("#f-desktop", Select).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one("#history", DataTable).focus()
+
+    def action_clear_filters(self) -> None:
+        for sid in ("#f-desktop", "#f-verdict"):
+            sel = self.query_one(sid, Select)
+            with sel.prevent(Select.Changed):
+                sel.clear()
+        self.query_one("#f-date", Input).value = ""
+        self._range = (None, None)
+        self.reload()

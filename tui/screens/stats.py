@@ -1,0 +1,86 @@
+"""Stats and health: acceptance, proposals per hour, answer time, state of each part."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Label, Sparkline, Static
+
+from tui.messages import HealthChecked
+from tui.screens.base import BaseScreen, fill_table
+from tui.services import clip, compute_stats, fmt_duration, fmt_time
+
+
+class StatsScreen(BaseScreen):
+    MODE = "stats"
+    BINDINGS = [Binding("r", "check", "Re-check health")]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="stats-summary", classes="detail")
+        yield Label(id="spark-label", classes="section")
+        yield Sparkline([], id="per-hour")
+        yield Label("Health (r to re-check)", classes="section")
+        yield DataTable(id="health", cursor_type="row", show_cursor=False)
+        yield Static(id="health-fix", classes="detail")
+
+    def on_mount(self) -> None:
+        t = self.query_one("#health", DataTable)
+        t.add_column("state", width=5)
+        t.add_column("part", width=14)
+        t.add_column("detail", width=53)
+        self._checks = None
+        self.reload()
+        self.action_check()
+
+    def reload(self) -> None:
+        app = self.papp
+        now = app.clock.now()
+        st = compute_stats(app.store, now)
+        c = st.counts
+        rate = "-" if st.acceptance is None else f"{st.acceptance:.0%}"
+        hub = "not recorded" if st.hub_latency_p50_ms is None else fmt_duration(st.hub_latency_p50_ms / 1000)
+        self.query_one("#stats-summary", Static).update(
+            f"[b]Acceptance {rate}[/b] · {c.get('accepted', 0)} accepted, {c.get('rejected', 0)} "
+            f"rejected, {c.get('ignored', 0)} ignored, {c.get('pending', 0)} open\n"
+            f"Time to answer p50 {fmt_duration(st.answer_p50)}, p90 {fmt_duration(st.answer_p90)} · "
+            f"hub decision p50: {hub}\n"
+            f"{st.total} proposals, {st.observations} observations, last at "
+            f"{fmt_time(st.last_observation_at, now)}"
+        )
+        self.query_one("#spark-label", Label).update(
+            f"Proposals per hour, last 24 h (peak {max(st.per_hour)}, {sum(st.per_hour)} in all)"
+        )
+        self.query_one("#per-hour", Sparkline).data = [float(v) for v in st.per_hour]
+
+    def action_check(self) -> None:
+        self.query_one("#health-fix", Static).update(
+            "[dim]Checking model, store, broker, ActivityWatch…[/dim]"
+        )
+        self._run_checks()
+
+    @work(thread=True, exclusive=True, group="health")
+    def _run_checks(self) -> None:
+        self.post_message(HealthChecked(self.papp.health()))
+
+    def on_health_checked(self, message: HealthChecked) -> None:
+        self._checks = message.checks
+        fill_table(
+            self.query_one("#health", DataTable),
+            (
+                (
+                    f"{i}:{c.name}",
+                    (
+                        Text("ok", style="green") if c.ok else Text("DOWN", style="bold red"),
+                        clip(c.name, 14),
+                        clip(c.detail, 53),
+                    ),
+                )
+                for i, c in enumerate(message.checks)
+            ),
+        )
+        fixes = [f"[b]{c.name}[/b]: {c.hint}" for c in message.checks if not c.ok and c.hint]
+        self.query_one("#health-fix", Static).update(
+            "What to do: " + " · ".join(fixes) if fixes else "[green]Every part is up.[/green]"
+        )
