@@ -178,15 +178,14 @@ class AnnotationSession:
 
         for t in store_tasks(self.store, self.trace, i):
             add(t, "agent")
-        if i < len(self.trace.extras):
-            t = _upstream_task(self.trace.extras[i])
-            if t:
-                add(t, "trace")
+        upstream = _upstream_task(self.trace.extras[i]) if i < len(self.trace.extras) else None
+        if upstream:
+            add(upstream, "trace")
         for t in self.typed.get(i, []):
             add(t, "typed")
-        for (j, t), _ in sorted(self.labels.items(), key=lambda kv: str(kv[0][1])):
-            if j == i and t is not None:
-                add(t, "typed")
+        for (j, labelled), _ in sorted(self.labels.items(), key=lambda kv: str(kv[0][1])):
+            if j == i and labelled is not None:
+                add(labelled, "typed")
         return out
 
     def add_typed(self, task: str) -> Candidate | None:

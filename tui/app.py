@@ -22,6 +22,7 @@ from tui.services import (
     MEMORY_ABSENT,
     FeedbackOutcome,
     FeedbackPublisher,
+    Health,
     HealthFn,
     MemoryBackend,
     Optional_,
@@ -130,6 +131,22 @@ class ProactiveApp(App[None]):
     def relay_note(self) -> str:
         publisher: FeedbackPublisher | None = self.relay.value
         return self.relay.note if publisher is None else publisher.describe()
+
+    def relay_health(self) -> list[Health]:
+        """The broker and the hub as the dashboard's own MQTT connection sees them."""
+        publisher: FeedbackPublisher | None = self.relay.value
+        where = f"{self.settings.relay.host}:{self.settings.relay.port}"
+        if publisher is None:
+            return [Health("broker", False, self.relay.note, "Answer proposals here meanwhile.")]
+        start = "Start the hub (`proactive run` starts the embedded broker) or mosquitto"
+        if not publisher.connected:
+            return [Health("broker", False, f"{where} not reachable", f"{start}; check relay.host/port.")]
+        hub = (
+            Health("hub", True, "online on the broker")
+            if publisher.hub_online
+            else Health("hub", False, "not online on the broker", "Start it: `proactive run`.")
+        )
+        return [Health("broker", True, f"{where} connected"), hub]
 
     def pump_relay(self) -> None:
         """Run the relay's events (UI thread); refresh the screen when the hub comes or goes."""

@@ -118,7 +118,8 @@ def query_proposals(
     limit: int = 200,
 ) -> list[ProposalRow]:
     """Proposals newest first, with the time of their answer and their result when known."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     if desktop:
         where.append("p.desktop = ?")
         args.append(desktop)
@@ -334,6 +335,9 @@ class FeedbackPublisher(Protocol):
     """
 
     @property
+    def connected(self) -> bool: ...
+
+    @property
     def hub_online(self) -> bool: ...
 
     def describe(self) -> str: ...
@@ -366,8 +370,12 @@ class RelayFeedback:
         self.hub_state = str(payload.get("state", "unknown"))
 
     @property
+    def connected(self) -> bool:
+        return bool(self.relay.connected)
+
+    @property
     def hub_online(self) -> bool:
-        return bool(self.relay.connected) and self.hub_state == "online"
+        return self.connected and self.hub_state == "online"
 
     def describe(self) -> str:
         if not self.relay.connected:
@@ -566,7 +574,8 @@ def doctor_health(settings: Any) -> list[Health]:
             _guarded("activitywatch", lambda: doctor.check_activitywatch(settings)),
         ]
     names = {c.name for c in checks}
-    if not any("broker" in n or "mqtt" in n for n in names):
+    # The broker and the hub are reported by the dashboard's own relay connection (see the app).
+    if not _present("edge.relay") and not any("broker" in n or "mqtt" in n for n in names):
         checks.append(_broker_presence())
     if not any("reward" in n for n in names):
         checks.append(_reward_presence())

@@ -166,6 +166,7 @@ class FakePublisher:
 
     def __init__(self, hub_online: bool = True) -> None:
         self.hub_online = hub_online
+        self.connected = True
         self.sent: list[dict[str, Any]] = []
         self.started = self.closed = False
         self.pumps = 0

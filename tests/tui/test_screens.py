@@ -359,7 +359,7 @@ async def test_memory_search_reflections_forget(build: Build) -> None:
 
 
 async def test_stats_and_health(build: Build) -> None:
-    app = build(screen="stats")
+    app = build(screen="stats", relay=FakePublisher(hub_online=False))
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -367,8 +367,15 @@ async def test_stats_and_health(build: Build) -> None:
         assert "Acceptance 50%" in summary and "p50 30 s" in summary
         assert app.screen.query_one("#per-hour", Sparkline).data[-1] == 1.0
         health = rows(app, "#health")
-        assert [h[0] for h in health] == ["ok", "ok", "DOWN", "ok"]
-        assert "Start aw-server" in text(app, "#health-fix")
+        assert [(h[0], h[1]) for h in health] == [
+            ("ok", "model"),
+            ("ok", "data directory"),
+            ("ok", "broker"),  # the dashboard's own MQTT connection, not the doctor's guess
+            ("DOWN", "hub"),
+            ("DOWN", "activitywatch"),
+        ]
+        fixes = text(app, "#health-fix")
+        assert "hub: Start it: `proactive run`." in fixes and "Start aw-server" in fixes
 
 
 async def test_stats_health_rechecks_in_a_thread(build: Build) -> None:
@@ -382,7 +389,7 @@ async def test_stats_health_rechecks_in_a_thread(build: Build) -> None:
         calls.append(threading.current_thread().name)
         return [Health("model", True, f"check {len(calls)}")]
 
-    app = build(screen="stats", health=health)
+    app = build(screen="stats", health=health, relay=FakePublisher())
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("r")

@@ -153,7 +153,7 @@ def test_doctor_health_survives_a_failing_check(monkeypatch: pytest.MonkeyPatch,
     checks = {c.name: c for c in services.doctor_health(Settings(desktop="hub"))}
     assert checks["model"].ok and checks["data directory"].ok
     assert not checks["activitywatch"].ok and "check failed" in checks["activitywatch"].detail
-    assert "broker" in checks and "reward model" in checks
+    assert "reward model" in checks  # broker and hub: the app's own relay connection reports them
     assert all(c.hint for c in checks.values() if not c.ok)
 
 

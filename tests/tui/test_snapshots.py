@@ -88,4 +88,5 @@ def test_memory_absent(build: Build, snap_compare: Any) -> None:
 
 
 def test_stats(build: Build, snap_compare: Any) -> None:
-    assert snap_compare(build(screen="stats"), terminal_size=SIZE, run_before=settle)
+    app = build(screen="stats", relay=FakePublisher(hub_online=False))
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -10,7 +11,7 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 
 from tui.messages import HealthChecked
 from tui.screens.base import BaseScreen, fill_table
-from tui.services import clip, compute_stats, fmt_duration, fmt_time
+from tui.services import Health, clip, compute_stats, fmt_duration, fmt_time
 
 
 class StatsScreen(BaseScreen):
@@ -30,7 +31,7 @@ class StatsScreen(BaseScreen):
         t.add_column("state", width=5)
         t.add_column("part", width=14)
         t.add_column("detail", width=53)
-        self._checks = None
+        self._checks: list[Health] | None = None
         self.reload()
         self.action_check()
 
@@ -65,7 +66,9 @@ class StatsScreen(BaseScreen):
         self.post_message(HealthChecked(self.papp.health()))
 
     def on_health_checked(self, message: HealthChecked) -> None:
-        self._checks = message.checks
+        checks = [c for c in message.checks if c.name not in ("broker", "hub")]
+        checks[2:2] = self.papp.relay_health()  # after the model and the data directory
+        self._checks = checks
         fill_table(
             self.query_one("#health", DataTable),
             (
@@ -77,10 +80,10 @@ class StatsScreen(BaseScreen):
                         clip(c.detail, 53),
                     ),
                 )
-                for i, c in enumerate(message.checks)
+                for i, c in enumerate(checks)
             ),
         )
-        fixes = [f"[b]{c.name}[/b]: {c.hint}" for c in message.checks if not c.ok and c.hint]
+        fixes = [f"[b]{escape(c.name)}[/b]: {escape(c.hint)}" for c in checks if not c.ok and c.hint]
         self.query_one("#health-fix", Static).update(
             "What to do: " + " · ".join(fixes) if fixes else "[green]Every part is up.[/green]"
         )
