@@ -268,6 +268,28 @@ class MemorySettings(_Section):
     index: MemoryIndexSettings = Field(default_factory=MemoryIndexSettings)
 
 
+class RewardSettings(_Section):
+    """The reward classifier that gates proposals (`edge.reward`)."""
+
+    model_path: Path | None = Field(
+        None, description="Reward head (.onnx); empty means the shipped models/reward.onnx."
+    )
+    silence_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Silence scoring at least this skips the LLM; empty uses the model's value.",
+    )
+    task_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="A task is proposed only if it scores at least this; empty uses the model's value.",
+    )
+    threads: int = Field(2, ge=1, description="onnxruntime intra-op threads for the encoder and the head.")
+    cache_size: int = Field(4096, ge=16, description="Event/task embeddings kept in the LRU cache.")
+
+
 class Settings(_Section):
     """Everything configurable. Field descriptions double as documentation."""
 
@@ -280,6 +302,7 @@ class Settings(_Section):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    reward: RewardSettings = Field(default_factory=RewardSettings)
 
 
 # ---------------------------------------------------------------- paths
