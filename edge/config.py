@@ -196,12 +196,13 @@ class MemoryIndexSettings(_Section):
     """The FAISS index beside the SQLite file (ids = memory record rowids).
 
     ``auto`` keeps an exact flat index while the memory is small and switches to
-    IVF-Flat (inner product) at ``flat_max_records``; the index is retrained when
+    HNSW at ``flat_max_records`` (IVF-Flat missed the recall target on MiniLM-like
+    vectors at 1M; see scripts/bench_memory.py). An IVF index is retrained when
     the record count has grown ``retrain_growth`` times since training.
     """
 
     type: Literal["auto", "flat", "ivf_flat", "hnsw"] = Field(
-        "auto", description="auto: flat below flat_max_records, then ivf_flat; or force one type."
+        "auto", description="auto: flat up to flat_max_records, then hnsw; or force one type."
     )
     flat_max_records: int = Field(
         20000, ge=0, description="With type = auto, records up to which the exact flat index is used."
@@ -216,7 +217,9 @@ class MemoryIndexSettings(_Section):
         4.0, gt=1.0, description="Retrain the IVF index when records grew this many times since training."
     )
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW neighbours per node (type = hnsw).")
-    hnsw_ef_search: int = Field(64, ge=8, description="HNSW search breadth (type = hnsw).")
+    hnsw_ef_search: int = Field(
+        128, ge=8, description="HNSW search breadth (type = hnsw); at least the candidate pool is used."
+    )
     hnsw_ef_construction: int = Field(40, ge=8, description="HNSW build breadth (type = hnsw).")
     threads: int | None = Field(
         None, ge=1, description="FAISS threads; None uses all cores (one query uses one thread anyway)."

@@ -280,12 +280,20 @@ class MemoryDB:
         return out
 
     def fingerprint(self) -> tuple[int, int, int]:
-        """(count, sum of ids, max id) of the stored vectors: what the index must hold."""
-        row = self._q("SELECT count(*), coalesce(sum(id), 0), coalesce(max(id), 0) FROM memory_vectors")[0]
+        """(count, sum of ids, max id) of the records: what the index must hold.
+
+        Read from a small index of ``memories`` (records and vectors are
+        written and deleted in the same transactions), not from the 1.5 KB
+        vector rows, so it stays fast at a million records.
+        """
+        row = self._q(
+            "SELECT count(*), coalesce(sum(id), 0), coalesce(max(id), 0)"
+            " FROM memories INDEXED BY idx_memories_kind"
+        )[0]
         return int(row[0]), int(row[1]), int(row[2])
 
     def fingerprint_upto(self, max_id: int) -> tuple[int, int]:
-        row = self._q("SELECT count(*), coalesce(sum(id), 0) FROM memory_vectors WHERE id <= ?", [max_id])[0]
+        row = self._q("SELECT count(*), coalesce(sum(id), 0) FROM memories WHERE id <= ?", [max_id])[0]
         return int(row[0]), int(row[1])
 
     def count(self, kind: str | None = None) -> int:

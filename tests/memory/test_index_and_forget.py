@@ -118,20 +118,40 @@ def test_forget_on_hnsw_rebuilds(make_stream) -> None:  # type: ignore[no-untype
     assert st.index.kind == "hnsw" and _ids_in_index(st) == {1, 2, 3, 5}
 
 
-def test_auto_switches_to_ivf_and_finds_neighbours(make_stream) -> None:  # type: ignore[no-untyped-def]
+def _clustered(n: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(20, 64)).astype(np.float32)
-    vecs = centres[rng.integers(0, 20, 3000)] + 0.3 * rng.normal(size=(3000, 64)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    st = make_stream(index={"flat_max_records": 1000, "ivf_nprobe": 16})
-    st.add([NewMemory("observation", f"r{i}", 0.0, 2) for i in range(len(vecs))], vectors=vecs)
-    assert st.index.kind == "ivf_flat" and st.index.ntotal == 3000
-    assert choose_nlist(st.settings.index, 3000) == 64
+    vecs = centres[rng.integers(0, 20, n)] + 0.3 * rng.normal(size=(n, 64)).astype(np.float32)
+    return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
+def _recall(st, vecs: np.ndarray) -> float:  # type: ignore[no-untyped-def]
     q = vecs[:50]
     exact = np.argsort(-(q @ vecs.T), axis=1)[:, :10] + 1
     _, got = st.index.search(q, 10)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, got, strict=True)])
-    assert recall >= 0.9
+    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, got, strict=True)]))
+
+
+def test_auto_switches_from_flat_to_hnsw_as_records_grow(make_stream) -> None:  # type: ignore[no-untyped-def]
+    vecs = _clustered(1500)
+    st = make_stream(index={"flat_max_records": 1000})
+    st.add([NewMemory("observation", f"r{i}", 0.0, 2) for i in range(900)], vectors=vecs[:900])
+    assert st.index.kind == "flat"
+    st.add([NewMemory("observation", f"r{i}", 0.0, 2) for i in range(900, 1500)], vectors=vecs[900:])
+    assert st.index.kind == "hnsw" and st.index.ntotal == 1500
+    assert st.index_status.action == "rebuilt" and st.index_status.reason == "grown"
+    assert _recall(st, vecs) >= 0.95
+
+
+def test_ivf_flat_option(make_stream) -> None:  # type: ignore[no-untyped-def]
+    vecs = _clustered(3000)
+    st = make_stream(index={"type": "ivf_flat", "ivf_nprobe": 16})
+    st.add([NewMemory("observation", f"r{i}", 0.0, 2) for i in range(len(vecs))], vectors=vecs)
+    assert st.index.kind == "ivf_flat" and st.index.ntotal == 3000
+    assert choose_nlist(st.settings.index, 3000) == 64
+    assert _recall(st, vecs) >= 0.9
+    st.forget(match="r12")  # r12, r120..r129, r1200..r1299
+    assert st.index.ntotal == 3000 - 111
 
 
 def test_proposals_and_feedback_become_records(make_stream) -> None:  # type: ignore[no-untyped-def]
