@@ -174,6 +174,19 @@ class MemoryDB:
         except sqlite3.Error as e:
             raise StoreError(f"Cannot update memory access times: {e}", "Retry.") from e
 
+    def touch_many(self, when: dict[int, float]) -> None:
+        """Set ``last_accessed`` per id (never moving it backwards)."""
+        if not when:
+            return
+        try:
+            with self.db.conn:
+                self.db.conn.executemany(
+                    "UPDATE memories SET last_accessed = max(last_accessed, ?) WHERE id = ?",
+                    [(t, int(i)) for i, t in when.items()],
+                )
+        except sqlite3.Error as e:
+            raise StoreError(f"Cannot update memory access times: {e}", "Retry.") from e
+
     def set_importance(self, scores: dict[int, int], src: str) -> None:
         try:
             with self.db.conn:

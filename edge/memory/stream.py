@@ -153,6 +153,7 @@ class MemoryStream:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = 4096
         self._unflushed = 0
+        self._touched: dict[int, float] = {}
         self.owns_store = False
         self._check_embedder()
         self.index_status = IndexStatus("created")
@@ -237,6 +238,7 @@ class MemoryStream:
         if not records:
             return []
         vecs = self.embed([r.text for r in records]) if vectors is None else vectors
+        self.flush_touches()  # ride on a write that commits anyway
         result = self.db.insert(records, vecs)
         new = [(i, mid) for i, (mid, is_new) in enumerate(result) if is_new]
         if new:
@@ -318,14 +320,18 @@ class MemoryStream:
         Candidates: the ``candidate_pool`` nearest records from FAISS plus the
         ``recent_pool`` newest records; relevance is recomputed exactly from the
         stored vectors. Returned records get ``last_accessed`` = now unless
-        ``touch`` is False.
+        ``touch`` is False; that update is kept in memory and written with the
+        next insert (or `flush_touches` / `close`), so retrieval never waits
+        for a commit.
         """
         k = k or self.settings.top_k
         qvec = self.embed([query])[0] if isinstance(query, str) else np.asarray(query, np.float32).ravel()
         pool = self.settings.candidate_pool
         want_filter = bool(kinds) or bool(exclude_source_ids)
-        _, ids = self.index.search(qvec[None, :], pool * (3 if want_filter else 1))
-        cand_ids = [int(i) for i in ids[0] if i >= 0]
+        sims, ids = self.index.search(qvec[None, :], pool * (3 if want_filter else 1))
+        # flat, HNSW-Flat and IVF-Flat all return exact inner products: no need to refetch those vectors
+        known = {int(i): float(c) for i, c in zip(ids[0], sims[0], strict=True) if i >= 0}
+        cand_ids = list(known)
         if self.settings.recent_pool:
             cand_ids += self.db.latest_ids(self.settings.recent_pool, kinds)
         cand_ids = list(dict.fromkeys(cand_ids))
@@ -336,21 +342,35 @@ class MemoryStream:
             for i in cand_ids
             if i in mems and (not kinds or mems[i].kind in kinds) and mems[i].source_id not in excluded
         ]
-        found, vecs = self.db.vectors(keep, self.dim)
-        if not found:
+        rel = {i: known[i] for i in keep if i in known}
+        found, vecs = self.db.vectors([i for i in keep if i not in known], self.dim)
+        rel.update({i: float(c) for i, c in zip(found, vecs @ qvec, strict=True)})
+        if not rel:
             return []
-        cos = vecs @ qvec
         cands = [
-            Candidate(i, mems[i].last_accessed, float(mems[i].importance), float(c))
-            for i, c in zip(found, cos, strict=True)
+            Candidate(
+                i, max(mems[i].last_accessed, self._touched.get(i, 0.0)), float(mems[i].importance), rel[i]
+            )
+            for i in keep
+            if i in rel
         ]
         best = score(cands, self.clock.now(), self.weights, self.settings.decay)[:k]
+        for s in best:
+            mems[s.id].last_accessed = max(mems[s.id].last_accessed, self._touched.get(s.id, 0.0))
         if touch:
             now = self.clock.now()
-            self.db.touch([s.id for s in best], now)
             for s in best:
+                self._touched[s.id] = now
                 mems[s.id].last_accessed = now
+            if len(self._touched) >= 256:
+                self.flush_touches()
         return [Retrieved(mems[s.id], s) for s in best]
+
+    def flush_touches(self) -> None:
+        """Write pending last_accessed updates (kept in memory so a retrieval never waits on a commit)."""
+        if self._touched:
+            pending, self._touched = self._touched, {}
+            self.db.touch_many(pending)
 
     def get(self, memory_id: int) -> Memory | None:
         """One record by id (with its citations), or None."""
@@ -559,6 +579,7 @@ class MemoryStream:
 
     def close(self) -> None:
         """Write the index file if records were added since the last write (and close an owned store)."""
+        self.flush_touches()
         if self._unflushed:
             self.flush()
         if self.owns_store:

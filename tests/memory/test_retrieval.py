@@ -70,7 +70,10 @@ def test_stream_retrieve_scores_and_touches(make_stream, clock) -> None:  # type
     for i, mid in enumerate(ids):
         assert got[mid] == pytest.approx(recn[i] + imp[i] + rel[i], abs=1e-5)
     assert [h.memory.text for h in hits] == ["half", "far", "close"]
-    # retrieved records were touched
+    # retrieved records were touched: in memory at once, in SQLite with the next write
+    assert all(h.memory.last_accessed == clock.now() for h in hits)
+    assert st.db.get(ids)[ids[0]].last_accessed == NOW - 48 * H
+    st.flush_touches()
     rows = st.db.get(ids)
     assert all(rows[i].last_accessed == clock.now() for i in ids)
     # and recency now ties for them: after an hour importance+relevance decide
@@ -105,3 +108,17 @@ def test_embedding_cache_by_text(make_stream) -> None:  # type: ignore[no-untype
     st._cache.clear()  # the stored vector is found by text hash
     st.embed(["same text"])
     assert sum(len(c) for c in st.embedder.calls) == 1
+
+
+def test_touches_are_written_with_the_next_insert_and_on_close(make_stream, clock) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream(file=True)
+    st.remember(obs("The user edits main.py", 1))
+    clock.advance(3600)
+    [hit] = st.retrieve("main.py", k=1)
+    assert st.db.get([hit.memory.id])[hit.memory.id].last_accessed < clock.now()
+    st.remember(obs("The user runs main.py", 2))
+    assert st.db.get([hit.memory.id])[hit.memory.id].last_accessed == clock.now()
+    clock.advance(60)
+    st.retrieve("runs", k=2)
+    st.close()
+    assert max(m.last_accessed for m in st.db.latest(2)) == clock.now()
