@@ -102,14 +102,17 @@ class LLMImportance:
         return rating
 
     def rescore(self, limit: int, kinds: Sequence[str] | None = None) -> int:
-        """Replace the cheap estimate of up to ``limit`` newest records; return how many changed.
+        """Re-score up to ``limit`` newest cheaply scored records; return how many changed.
+
+        The stored importance is the mean of the LLM rating and the cheap estimate.
 
         A model failure stops the batch (logged); what was scored is kept.
         """
         done: dict[int, int] = {}
         for mem in self.db.cheap_scored(limit, kinds):
             try:
-                done[mem.id] = self.score(mem.text)
+                # Averaged with the keyword estimate: a 135M rater answers 10 far too often.
+                done[mem.id] = round((self.score(mem.text) + mem.importance) / 2)
             except ModelError as e:
                 log.warning("importance rescoring stopped: %s", e.msg)
                 break

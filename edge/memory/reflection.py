@@ -166,6 +166,26 @@ def _clean(text: Any, limit: int) -> str:
     return " ".join(str(text or "").split())[:limit].strip()
 
 
+FALLBACK_QUESTIONS = [
+    "What is the user working on?",
+    "What problems does the user run into?",
+    "What does the user look for?",
+]
+_ECHOES = (
+    "statements about the user",
+    "insights about the user",
+    "latest activity",
+    "the assistant proposed",
+)
+
+
+def plausible(text: str, min_words: int = 4) -> bool:
+    """A small model's output worth storing: enough real words, not an echo of the prompt."""
+    words = [w for w in text.split() if sum(c.isalpha() for c in w) >= 2]
+    low = text.lower()
+    return len(words) >= min_words and not any(low.startswith(e) or low == e for e in _ECHOES)
+
+
 def reflect(stream: MemoryStream, llm: LLM) -> Reflection:
     """One full reflection over ``stream`` (see the module docstring). Raises `ModelError`."""
     from edge.memory.stream import CK_PLAN, CK_REFLECTED
@@ -185,9 +205,14 @@ def reflect(stream: MemoryStream, llm: LLM) -> Reflection:
         questions_messages(statements, s.reflection_questions), QUESTIONS_SCHEMA, max_tokens=120
     )
     raw_qs = q.get("questions") if isinstance(q.get("questions"), list) else []
-    out.questions = [c for c in (_clean(x, 120) for x in raw_qs or []) if c][: s.reflection_questions]
-    if not out.questions:  # fall back to one generic question so the reflection still happens
-        out.questions = ["What is the user working on?"]
+    out.questions = [c for c in (_clean(x, 120) for x in raw_qs or []) if plausible(c, 3)]
+    # A tiny model often returns junk ("3.1.1.1..."): fill up with generic questions.
+    for fq in FALLBACK_QUESTIONS:
+        if len(out.questions) >= s.reflection_questions:
+            break
+        if fq not in out.questions:
+            out.questions.append(fq)
+    out.questions = out.questions[: s.reflection_questions]
 
     # Evidence: the best records for each question, deduplicated, in question order.
     evidence: dict[int, Memory] = {}
@@ -218,8 +243,8 @@ def reflect(stream: MemoryStream, llm: LLM) -> Reflection:
     for item in items or []:
         if not isinstance(item, dict):
             continue
-        text = _clean(item.get("insight"), 160)
-        if not text or text.lower() in seen:
+        text = _clean(item.get("insight"), 160).lstrip("0123456789.-) ").strip()
+        if not plausible(text) or text.lower() in seen:
             continue
         seen.add(text.lower())
         nums = item.get("because") if isinstance(item.get("because"), list) else []
@@ -256,9 +281,9 @@ def refresh_plan(stream: MemoryStream, llm: LLM) -> Memory | None:
     )
     summary = _clean(obj.get("working_on"), 160)
     nxt = obj.get("next") if isinstance(obj.get("next"), list) else []
-    steps = [c for c in (_clean(x, 80) for x in nxt or []) if c][:3]
-    if not summary:
-        return None
+    steps = list(dict.fromkeys(c for c in (_clean(x, 80) for x in nxt or []) if plausible(c, 2)))[:3]
+    if not plausible(summary, 3):
+        return None  # keep the previous plan rather than store an echo
     text = summary if summary.endswith(".") else summary + "."
     if steps:
         text += " Next: " + "; ".join(steps) + "."

@@ -315,7 +315,7 @@ class MemoryStream:
         exclude_source_ids: Sequence[str] = (),
         touch: bool = True,
     ) -> list[Retrieved]:
-        """The ``k`` best records for ``query`` by the full Generative Agents score.
+        """The ``k`` best records with distinct texts for ``query`` by the full Generative Agents score.
 
         Candidates: the ``candidate_pool`` nearest records from FAISS plus the
         ``recent_pool`` newest records; relevance is recomputed exactly from the
@@ -354,7 +354,13 @@ class MemoryStream:
             for i in keep
             if i in rel
         ]
-        best = score(cands, self.clock.now(), self.weights, self.settings.decay)[:k]
+        best, texts = [], set()
+        for sc in score(cands, self.clock.now(), self.weights, self.settings.decay):
+            if mems[sc.id].text not in texts:  # repeated events and proposals: show each text once
+                texts.add(mems[sc.id].text)
+                best.append(sc)
+                if len(best) == k:
+                    break
         for s in best:
             mems[s.id].last_accessed = max(mems[s.id].last_accessed, self._touched.get(s.id, 0.0))
         if touch:

@@ -32,7 +32,14 @@ def test_llm_importance_is_cached(make_stream) -> None:  # type: ignore[no-untyp
     st.remember(obs("The release build failed.", 3))  # same text, another event
     assert st.rescore_importance(10) == 3
     assert len(llm.calls) == 2  # the repeated text came from the cache
-    assert sorted(m.importance for m in st.db.latest(3)) == [2, 7, 7]
+    # stored: the mean of the LLM rating and the keyword estimate
+    fail, scroll = (
+        cheap_importance("observation", "The release build failed."),
+        cheap_importance("observation", "The user scrolls."),
+    )
+    assert sorted(m.importance for m in st.db.latest(3)) == sorted(
+        [round((2 + scroll) / 2), round((7 + fail) / 2), round((7 + fail) / 2)]
+    )
     assert all(m.importance_src == "llm" for m in st.db.latest(3))
     assert "poignan" in llm.calls[0][1]["content"] or "poignan" in llm.calls[0][0]["content"]
 
@@ -67,7 +74,8 @@ def test_reflection_stores_insights_with_citations_and_plan(make_stream) -> None
         st.remember(obs(e, i))
     assert st.reflection_due()
     ref = st.reflect()
-    assert len(ref.questions) == 2 and len(ref.insights) == 3
+    assert ref.questions[:2] == ["What is the user building?", "What problem does the user have?"]
+    assert len(ref.questions) == 3 and len(ref.insights) == 3  # the third question is a generic one
     obs_ids = {m.id for m in st.db.latest(10, kinds=["observation"])}
     for ins in ref.insights:
         stored = st.db.get([ins.id])[ins.id]
@@ -112,3 +120,30 @@ def test_reflection_runs_inside_remember_when_due_and_failure_does_not_block(mak
         st.remember(obs(e, i))  # never raises
     assert st.db.count("observation") == 5 and st.db.count("reflection") == 0
     assert not st.reflection_due()  # the failed round was skipped
+
+
+def test_small_model_junk_is_not_stored(make_stream) -> None:  # type: ignore[no-untyped-def]
+    # What SmolLM2-135M actually answered on a replayed trace.
+    llm = QueuedLLM(
+        [
+            {"questions": ["3.1.1.1.1.1.1.1.1.1.1.1"]},
+            {
+                "insights": [
+                    {"insight": "1. The assistant proposed to the user", "because": [1]},
+                    {"insight": "2. The user fixes an encoding error in pandas", "because": [2]},
+                ]
+            },
+            {"working_on": "Insights about the user", "next": ["Insights about the user"]},
+        ]
+    )
+    st = make_stream(llm=llm, rescore_batch=0)
+    for i, e in enumerate(EVENTS):
+        st.remember(obs(e, i))
+    ref = st.reflect()
+    assert ref.questions == [
+        "What is the user working on?",
+        "What problems does the user run into?",
+        "What does the user look for?",
+    ]
+    assert [m.text for m in ref.insights] == ["The user fixes an encoding error in pandas"]
+    assert ref.plan is None and st.current_plan() is None
