@@ -182,7 +182,7 @@ _ECHOES = (
 def plausible(text: str, min_words: int = 4) -> bool:
     """A small model's output worth storing: enough real words, not an echo of the prompt."""
     words = [w for w in text.split() if sum(c.isalpha() for c in w) >= 2]
-    low = text.lower()
+    low = text.lower().lstrip("0123456789.-) ")
     return len(words) >= min_words and not any(low.startswith(e) or low == e for e in _ECHOES)
 
 

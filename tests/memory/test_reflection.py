@@ -126,7 +126,7 @@ def test_small_model_junk_is_not_stored(make_stream) -> None:  # type: ignore[no
     # What SmolLM2-135M actually answered on a replayed trace.
     llm = QueuedLLM(
         [
-            {"questions": ["3.1.1.1.1.1.1.1.1.1.1.1"]},
+            {"questions": ["3.1.1.1.1.1.1.1.1.1.1.1", "1. The assistant proposed to the user"]},
             {
                 "insights": [
                     {"insight": "1. The assistant proposed to the user", "because": [1]},
