@@ -48,6 +48,14 @@ def _emit(obj: Any) -> None:
 # name -> "module:attribute" (a click.Command or click.Group).
 LAZY_COMMANDS: dict[str, str] = {
     "eval": "edge.commands.eval:eval_group",
+    "memory": "edge.commands.memory:memory_group",
+    "ask": "edge.commands.memory:ask_cmd",
+    "desktop": "edge.commands.relay:desktop",
+    "broker": "edge.commands.relay:broker",
+    "service": "edge.commands.relay:service",
+    "status": "edge.commands.relay:status",
+    "gym": "edge.commands.gym:gym_group",
+    "reward": "edge.commands.reward:reward_group",
 }
 
 # Commands contributed by other installed packages (the `tui` package adds
@@ -227,11 +235,33 @@ def demo(ctx: click.Context, trace: Path | None, max_events: int | None) -> None
 )
 @click.option("--max-events", type=click.IntRange(min=1), default=None, help="Stop after N events.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per decision.")
+@click.option(
+    "--relay/--no-relay",
+    default=True,
+    help="Serve the desktops over MQTT: their activity in, proposals and results out (default on).",
+)
+@click.option(
+    "--local/--no-local",
+    default=True,
+    help="Also read the configured local source (off: only activity relayed by desktop companions).",
+)
 @click.pass_context
 def run(
-    ctx: click.Context, source: str | None, trace: Path | None, max_events: int | None, as_json: bool
+    ctx: click.Context,
+    source: str | None,
+    trace: Path | None,
+    max_events: int | None,
+    as_json: bool,
+    relay: bool,
+    local: bool,
 ) -> None:
-    """Run the hub continuously on the configured source until interrupted."""
+    """Run the hub continuously on the configured source until interrupted.
+
+    With the relay (default) the hub also serves every desktop companion over
+    MQTT, starting the embedded broker when relay.broker = "embedded". A trace
+    source still ends the run when it is exhausted; use --no-local to serve
+    only the desktops.
+    """
     from edge.hub import Hub
 
     overrides: dict[str, Any] = {}
@@ -241,7 +271,7 @@ def run(
         overrides.setdefault("source", {})["trace"] = str(trace)
         overrides["source"].setdefault("kind", "trace")
     settings = _settings(ctx, overrides)
-    src = _make_source(settings)
+    src: Any = _make_source(settings) if local or not relay else None
     count = 0
 
     def show(d: Decision) -> None:
@@ -260,6 +290,9 @@ def run(
             click.echo(f"{e.msg} Retrying with backoff; {e.hint}", err=True)
             warned.append(e.msg)
 
+    if relay:
+        _run_relay(settings, src, show, lambda: max_events is not None and count >= max_events, source_down)
+        return
     with Hub(settings) as hub:
         try:
             hub.loop.run(
@@ -269,6 +302,34 @@ def run(
                 should_stop=lambda: max_events is not None and count >= max_events,
                 on_source_error=source_down,
             )
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+        finally:
+            src.commit()
+
+
+def _run_relay(settings: Settings, src: Any, show: Any, should_stop: Any, source_down: Any) -> None:
+    """`proactive run` with the MQTT relay (edge.relay.attach): desktops' activity + the local source."""
+    from edge.hub import Hub
+    from edge.relay import attach
+
+    finite = src is not None and settings.source.kind == "trace"
+    with Hub(settings) as hub:
+        service = attach(hub, local_source=src)
+        for note in service.notes:
+            click.echo(note, err=True)
+        click.echo(
+            f"relay: {service.status()['broker']}, broker {settings.relay.host}:{settings.relay.port}",
+            err=True,
+        )
+        try:
+            with service:
+                service.run(
+                    on_decision=show,
+                    should_stop=lambda: should_stop() or (finite and src.exhausted),
+                    on_source_error=source_down,
+                    poll_interval_s=settings.activitywatch.poll_interval_s,
+                )
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
 

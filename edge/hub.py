@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.agent import Agent
 from edge.clock import Clock, SystemClock
@@ -16,6 +17,9 @@ from edge.config import Settings, store_path
 from edge.llm import LLM, make_llm
 from edge.loop import ContextProvider, Gate, Loop, ProposalSink
 from edge.store import Store
+
+if TYPE_CHECKING:
+    from edge.memory.embedder import Embedder
 
 
 class Hub:
@@ -40,7 +44,17 @@ class Hub:
         self.store = Store.open(db_path or store_path())
         self._own_llm = llm is None
         self.llm = llm or make_llm(settings.llm)
-        self.gate: Gate | None = make_gate(settings) if use_gate else None
+        # One MiniLM encoder in process, shared by the memory and the reward gate.
+        self.embedder: Embedder | None = None
+        if use_gate or settings.memory.enabled:
+            from edge.memory.embedder import OnnxEmbedder
+
+            self.embedder = OnnxEmbedder(threads=settings.reward.threads)
+        self.gate: Gate | None = None
+        if use_gate:
+            from edge.gate import make_reward_gate
+
+            self.gate = make_reward_gate(settings.reward, self.embedder)
         self.memory: ContextProvider | None = None
         if settings.memory.enabled:
             from edge.memory import open_memory
@@ -50,6 +64,7 @@ class Hub:
                 self.store,
                 self.clock,
                 llm=self.llm,
+                embedder=self.embedder,
                 count_tokens=getattr(self.llm, "count_tokens", None),
             )
         self.agent = Agent(self.llm, window=settings.agent.window, max_tokens=settings.llm.max_tokens)
@@ -77,8 +92,3 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def make_gate(settings: Settings) -> Gate | None:
-    """The reward-model gate, or None while no reward model is available."""
-    return None

@@ -130,7 +130,8 @@ class Loop:
                 self._last_proposal[obs.desktop] = now
         decision.latency_ms = (time.perf_counter() - t0) * 1000
         if decision.proposed:
-            self._publish(decision, now)
+            # stamped after the LLM ran, so generation time does not eat the proposal's TTL
+            self._publish(decision, self.clock.now())
         return decision
 
     def _publish(self, decision: Decision, now: float) -> None:

@@ -90,6 +90,13 @@ class Store:
             db = Database(path)
             db.execute("PRAGMA busy_timeout = 5000")
             db.enable_wal()
+            # WAL + NORMAL stays consistent after a crash (the last commits may be
+            # lost on power failure, which the relay's outbox resends) and cuts
+            # fsyncs: hub->desktop p99 fell from 46 ms to 1.2 ms (bench_relay).
+            db.execute("PRAGMA synchronous = NORMAL")
+            # Memory retrieval reads ~120 rows of a multi-GB file per decision.
+            db.execute("PRAGMA mmap_size = 268435456")
+            db.execute("PRAGMA cache_size = -65536")
         except (OSError, sqlite3.DatabaseError) as e:
             raise StoreError(
                 f"Cannot open the store at {path}: {e}",

@@ -10,7 +10,7 @@ import click
 from edge.commands.lazy import LazyGroup
 
 
-@click.group("eval", cls=LazyGroup, lazy={})
+@click.group("eval", cls=LazyGroup, lazy={"reward": "edge.commands.reward:eval_reward_cmd"})
 def eval_group() -> None:
     """Evaluate with the published ProactiveBench metrics."""
 
