@@ -332,6 +332,9 @@ def _run_relay(settings: Settings, src: Any, show: Any, should_stop: Any, source
                 )
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
+        finally:
+            if src is not None:
+                src.commit()
 
 
 def _make_source(settings: Settings) -> Any:

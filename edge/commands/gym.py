@@ -73,7 +73,7 @@ def generate_cmd(
 
     from edge.config import load_settings
     from edge.errors import ConfigError
-    from edge.gym.runner import GymRun, UserJudge, make_rng
+    from edge.gym.runner import GymRun, Judge, UserJudge, make_rng
     from edge.gym.scenes import load_scenes
     from edge.gym.user import SimulatedUser
     from edge.hub import Hub
@@ -93,7 +93,7 @@ def generate_cmd(
         if judge == "reward":
             from edge.gym.judges import RewardJudge
 
-            the_judge = RewardJudge.from_settings(settings)
+            the_judge: Judge = RewardJudge.from_settings(settings)
         else:
             the_judge = UserJudge(user)
         run = GymRun(scene, out_dir, hub.loop, user, the_judge, seed, steps, reflect_every)

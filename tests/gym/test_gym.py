@@ -147,3 +147,27 @@ def test_shared_scenes_load_and_bad_scenes_are_named(tmp_path: Path) -> None:
     bad.write_text("- [unclosed")
     with pytest.raises(SourceError, match="cannot be parsed"):
         load_scenes(bad)
+
+
+class FixedReward:
+    silence_threshold = 0.5
+    task_threshold = 0.6
+
+    def score(self, observations, task):  # type: ignore[no-untyped-def]
+        return (
+            0.7
+            if task and "error" in task
+            else (0.4 if task is None and "stuck" in observations[-1]["event"] else 0.55)
+        )
+
+    def score_many(self, observations, tasks):  # type: ignore[no-untyped-def]
+        return [self.score(observations, t) for t in tasks]
+
+
+def test_reward_judge_uses_the_model_thresholds() -> None:
+    from edge.gym.judges import RewardJudge
+
+    judge = RewardJudge(FixedReward())  # type: ignore[arg-type]
+    assert judge.accepts(["The user runs tests."], "Explain the error")
+    assert not judge.accepts(["The user runs tests."], "Write a poem")
+    assert judge.needs_help(["The user is stuck."]) and not judge.needs_help(["The user types."])
