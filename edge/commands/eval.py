@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -59,3 +60,114 @@ def timing_cmd(ctx: click.Context, traces_dir: Path, real_only: bool, gate: bool
         click.echo(f"{key:<15} {result[key]:.3f}")
     click.echo(f"{'events':<15} {result['events']}  (labelled, in {result['traces']} traces)")
     click.echo(f"{'p50_latency_ms':<15} {result['p50_latency_ms']:.1f}")
+
+
+def _judge(ctx: click.Context, judge_model: Path | None) -> tuple[Any, float, float]:
+    from edge.config import load_settings
+    from edge.gate import make_reward_gate
+
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    if judge_model is not None:
+        settings.reward.model_path = judge_model
+    gate = make_reward_gate(settings.reward)
+    return gate.model, gate.silence_threshold, gate.task_threshold
+
+
+@eval_group.command("judge")
+@click.argument("traces_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--judge-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Reward model that judges (default: the configured one).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def judge_cmd(ctx: click.Context, traces_dir: Path, judge_model: Path | None, as_json: bool) -> None:
+    """Judge other agents' responses in upstream-format traces (lists with agent_response).
+
+    Prints the ProactiveBench agent metrics: precision, recall, f1, accuracy, false_alarm, events.
+    """
+    from edge.bench.judged import judge_traces, tasks_of
+    from edge.errors import SourceError
+    from edge.sources.trace import load_trace, trace_files
+
+    runs = []
+    for f in trace_files(traces_dir):
+        t = load_trace(f)
+        if not t.extras or not any("agent_response" in x for x in t.extras):
+            raise SourceError(
+                f"{f} has no agent_response entries.", "eval judge reads upstream traces written by an agent."
+            )
+        runs.append(
+            (
+                t.name,
+                [o.to_event() for o in t.observations],
+                [tasks_of(x.get("agent_response")) for x in t.extras],
+            )
+        )
+    judge, s_thr, t_thr = _judge(ctx, judge_model)
+    result = judge_traces(judge, runs, s_thr, t_thr)
+    _print(result, as_json)
+
+
+@eval_group.command("bench")
+@click.option(
+    "--traces",
+    "traces_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder of traces.",
+)
+@click.option(
+    "--judge-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Reward model that judges (default: the configured one; see the caveat).",
+)
+@click.option("--real-only", is_flag=True, help="Skip simulated traces (names starting with sim_).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def bench_cmd(
+    ctx: click.Context, traces_dir: Path, judge_model: Path | None, real_only: bool, as_json: bool
+) -> None:
+    """Replay traces through our loop and judge each decision with a reward model (ProactiveBench rule).
+
+    Caveat: judged by the same model that gates the loop, proposals pass by construction;
+    pass --judge-model for an independent judge.
+    """
+    import tempfile
+
+    from edge.bench.judged import judge_traces
+    from edge.config import load_settings
+    from edge.hub import Hub
+    from edge.llm import make_llm
+    from edge.sources.trace import load_trace, trace_files
+
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    files = [f for f in trace_files(traces_dir) if not (real_only and f.stem.startswith("sim_"))]
+    traces = [load_trace(f) for f in files]
+    runs = []
+    llm = make_llm(settings.llm)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, t in enumerate(traces):
+                with Hub(settings, db_path=Path(tmp) / f"{i}.db", llm=llm) as hub:
+                    proposals = []
+                    for obs in t.observations:
+                        d = hub.loop.step(obs)
+                        proposals.append([d.task] if d.proposed and d.task else [])
+                runs.append((t.name, [o.to_event() for o in t.observations], proposals))
+    finally:
+        llm.close()
+    judge, s_thr, t_thr = _judge(ctx, judge_model)
+    _print(judge_traces(judge, runs, s_thr, t_thr), as_json)
+
+
+def _print(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key in ("precision", "recall", "f1", "accuracy", "false_alarm"):
+        click.echo(f"{key:<12} {result[key]:.3f}")
+    click.echo(f"{'events':<12} {result['events']}  (in {result['traces']} traces)")
