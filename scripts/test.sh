@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export OMP_WAIT_POLICY=PASSIVE
 .venv/bin/ruff check edge tui tests scripts models
-.venv/bin/mypy edge
+.venv/bin/mypy
 .venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"
