@@ -144,6 +144,7 @@ class Loop:
                 decision.score,
                 now,
                 self.proposal_ttl_s,
+                latency_ms=decision.latency_ms,
             )
         for sink in self.sinks:
             sink.send(decision)

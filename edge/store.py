@@ -167,8 +167,11 @@ class Store:
         score: float | None,
         now: float,
         ttl_s: float = 120.0,
+        latency_ms: float | None = None,
     ) -> bool:
-        """Store a proposal (status ``pending``); return True when it is new."""
+        """Store a proposal (status ``pending``); return True when it is new.
+
+        ``latency_ms`` is how long the decision took (gate + LLM + scoring)."""
         table = self.db.table("proposals")
         if table.count_where("id = ?", [proposal_id]) > 0:
             return False
@@ -185,6 +188,7 @@ class Store:
                 "status": "pending",
                 "created_at": now,
                 "expires_at": now + ttl_s,
+                "latency_ms": latency_ms,
             }
         )
         return True
@@ -299,3 +303,9 @@ def m003_memory_stream(db: Database) -> None:
     from edge.memory.schema import create_memory_tables
 
     create_memory_tables(db)
+
+
+@migrations()
+def m004_proposal_latency(db: Database) -> None:
+    """How long each decision took, for the dashboard's latency figures."""
+    db.table("proposals").add_column("latency_ms", float)

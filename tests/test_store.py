@@ -64,3 +64,11 @@ def test_corrupt_file_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         Store.open(p)
     assert p.read_bytes().startswith(b"this is not sqlite")  # nothing overwritten
+
+
+def test_proposal_keeps_its_decision_latency() -> None:
+    s = Store.memory()
+    o = obs("x", 1)
+    s.add_observation(o, now=1)
+    s.add_proposal("p1", o, AgentResponse("p", "t", "Fix it", "r"), 0.7, now=2, latency_ms=812.5)
+    assert s.get_proposal("p1")["latency_ms"] == 812.5  # type: ignore[index]
