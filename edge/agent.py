@@ -129,7 +129,7 @@ def parse_response(obj: dict[str, Any]) -> AgentResponse:
 class Agent:
     """Asks the LLM for a ProactiveAgent response over a bounded window of observations."""
 
-    def __init__(self, llm: LLM, window: int = 8, max_tokens: int = 160) -> None:
+    def __init__(self, llm: LLM, window: int = 8, max_tokens: int = 256) -> None:
         self.llm = llm
         self.window = window
         self.max_tokens = max_tokens

@@ -50,7 +50,9 @@ class LLMSettings(_Section):
     threads: int | None = Field(None, ge=1, description="CPU threads; None uses all cores.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
     seed: int = Field(0, description="Sampling seed, for repeatable output.")
-    max_tokens: int = Field(160, ge=16, description="Upper bound on generated tokens per call.")
+    max_tokens: int = Field(
+        256, ge=16, description="Upper bound on generated tokens per call (a response needs ~160)."
+    )
     endpoint: str = Field("http://127.0.0.1:8080/v1", description="Base URL for backend = openai.")
     api_key: str = Field("", description="Bearer token for backend = openai (often empty locally).")
     model: str = Field("local", description="Model name sent to the OpenAI-compatible endpoint.")

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from edge.agent import Agent, PromptContext
 from edge.clock import Clock
-from edge.errors import SourceError
+from edge.errors import ModelError, SourceError
 from edge.records import Decision, Observation, stable_id
 from edge.sources.base import ActivitySource
 from edge.store import Store
@@ -115,7 +115,15 @@ class Loop:
                 return decision
 
         context = self.memory.context_for(window) if self.memory is not None else None
-        response = self.agent.respond(window, context)
+        try:
+            response = self.agent.respond(window, context)
+        except ModelError as e:
+            # One unusable generation (e.g. JSON cut off at max_tokens) must not stop
+            # the hub: stay silent for this event and say why in the log.
+            log.warning("LLM output unusable for %s, staying silent: %s", obs.id, e.msg)
+            decision.llm_called = True
+            decision.latency_ms = (time.perf_counter() - t0) * 1000
+            return decision
         decision.response, decision.llm_called = response, True
         if response.task:
             task_score = self.gate.task_scores(window, [response.task])[0] if self.gate else None

@@ -61,13 +61,14 @@ def test_window_per_desktop() -> None:
     assert "d1-a" in last and "d1-b" in last and "d2-a" not in last
 
 
-def test_model_errors_propagate_and_keep_the_observation() -> None:
+def test_unusable_llm_output_means_silence_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     class Broken(QueuedLLM):
         def chat_json(self, *a, **k):  # type: ignore[no-untyped-def]
-            raise ModelError("boom", "hint")
+            raise ModelError("returned text that is not JSON", "hint")
 
     store = Store.memory()
     loop = Loop(Agent(Broken()), FakeClock(), store=store)
-    with pytest.raises(ModelError):
-        loop.step(obs("a", 1))
-    assert store.count("observations") == 1
+    d = loop.step(obs("a", 1))
+    assert d.llm_called and not d.proposed and d.task is None
+    assert store.count("observations") == 1 and store.count("proposals") == 0
+    assert "not JSON" in caplog.text
