@@ -59,3 +59,18 @@ def test_eval_judge_with_the_shipped_reward_model(tmp_path: Path) -> None:
     (d / "agent.json").write_text(json.dumps({"name": "x", "events": [{"time": "1", "event": "e"}]}))
     bad = proactive("eval", "judge", str(d))
     assert bad.returncode == 2 and "no agent_response" in bad.stderr
+
+
+def test_eval_bench_replays_our_loop_under_the_judge(tmp_path: Path) -> None:
+    d = tmp_path / "t"
+    d.mkdir()
+    events = [
+        {"time": str(i), "event": e}
+        for i, e in enumerate(["The user opens VS Code.", "The user types code in 'main.py'."])
+    ]
+    (d / "a.json").write_text(json.dumps({"name": "a", "events": events}))
+    r = proactive("eval", "bench", "--traces", str(d), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["events"] == 2 and out["traces"] == 1
+    assert out["tp"] + out["fp"] + out["tn"] + out["fn"] == 2

@@ -136,30 +136,28 @@ def bench_cmd(
     Caveat: judged by the same model that gates the loop, proposals pass by construction;
     pass --judge-model for an independent judge.
     """
-    import tempfile
-
     from edge.bench.judged import judge_traces
+    from edge.bench.timing import replay_traces
     from edge.config import load_settings
-    from edge.hub import Hub
     from edge.llm import make_llm
     from edge.sources.trace import load_trace, trace_files
 
     settings = load_settings((ctx.find_root().obj or {}).get("config"))
     files = [f for f in trace_files(traces_dir) if not (real_only and f.stem.startswith("sim_"))]
     traces = [load_trace(f) for f in files]
-    runs = []
     llm = make_llm(settings.llm)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for i, t in enumerate(traces):
-                with Hub(settings, db_path=Path(tmp) / f"{i}.db", llm=llm) as hub:
-                    proposals = []
-                    for obs in t.observations:
-                        d = hub.loop.step(obs)
-                        proposals.append([d.task] if d.proposed and d.task else [])
-                runs.append((t.name, [o.to_event() for o in t.observations], proposals))
+        decided = replay_traces(traces, settings, llm)
     finally:
         llm.close()
+    runs = [
+        (
+            t.name,
+            [o.to_event() for o in t.observations],
+            [[d.task] if d.proposed and d.task else [] for d in ds],
+        )
+        for t, ds in zip(traces, decided, strict=True)
+    ]
     judge, s_thr, t_thr = _judge(ctx, judge_model)
     _print(judge_traces(judge, runs, s_thr, t_thr), as_json)
 
