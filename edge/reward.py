@@ -3,10 +3,12 @@
 `OnnxRewardModel` runs the shared MiniLM encoder (`edge.memory.embedder`) and a
 small ONNX head (``models/reward.onnx``, made by `edge.reward_train`):
 
-- window vector: the embedding of the last ``window_events`` events joined
-  newest first (so truncation at 256 tokens drops the oldest);
-- 12 scalars (`SCALARS`): null flag, window length, how the last event relates
-  to the previous ones, and task-to-event cosine similarities;
+- window vector: the embedding of the last ``join_events`` (3) events joined
+  newest first (~75 tokens, so a new event costs one short encode), followed
+  by the time features of `CONTEXT` (gaps between event timestamps);
+- 11 scalars (`SCALARS`): null flag, window length, how the last event relates
+  to the previous ones, and task-to-event cosine similarities over the last
+  ``window_events`` (10) events;
 - the head computes ``p_help`` (help needed) from the window vector, and
   ``p_valid`` = 1 - p_help for silence, or a logistic model of the scalars and
   p_help for a task.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,8 +36,9 @@ import numpy as np
 from edge.errors import ModelError
 from edge.memory.embedder import Embedder
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 WINDOW_EVENTS = 10
+JOIN_EVENTS = 3
 DECAY = 0.7
 SCALARS = (
     "null_task",
@@ -42,7 +46,6 @@ SCALARS = (
     "cos_last_prev",
     "cos_last3_last",
     "cos_task_last",
-    "cos_task_window",
     "cos_task_window3",
     "max_cos_task_event",
     "mean_cos_task_last3",
@@ -50,6 +53,15 @@ SCALARS = (
     "mean_cos_task_event",
     "log_task_words",
 )
+# Appended to the joined-window vector (inputs of the help model).
+CONTEXT = (
+    "log_gap_last",
+    "mean_log_gap_last5",
+    "log_session_span",
+    "log_gap_last_minus_mean",
+    "has_gaps",
+)
+_DAY_TIME = re.compile(r"Day\s+(\d+),\s*(\d{1,2}):(\d{2})\s*([AP]M)", re.IGNORECASE)
 
 
 @runtime_checkable
@@ -118,23 +130,51 @@ def _events(observations: Sequence[Mapping[str, str]], k: int) -> list[str]:
     return texts
 
 
+def parse_time(text: str) -> float | None:
+    """Seconds from an event's ``time``: unix seconds (``"1717377997.0"``) or ``"Day 1, 11:00 PM"``."""
+    try:
+        t = float(text)
+    except ValueError:
+        pass
+    else:
+        return t if math.isfinite(t) else None
+    m = _DAY_TIME.match(text.strip())
+    if not m:
+        return None
+    hour = int(m[2]) % 12 + (12 if m[4].upper() == "PM" else 0)
+    return float(((int(m[1]) - 1) * 24 + hour) * 3600 + int(m[3]) * 60)
+
+
+def time_features(observations: Sequence[Mapping[str, str]]) -> list[float]:
+    """`CONTEXT`: log gaps between consecutive parseable timestamps (negative gaps count as 0)."""
+    ts = [t for t in (parse_time(str(o.get("time", ""))) for o in observations) if t is not None]
+    gaps = np.maximum(np.diff(np.asarray(ts)), 0.0) if len(ts) > 1 else np.zeros(1)
+    lg = np.log1p(gaps)
+    span = math.log1p(max(ts[-1] - ts[0], 0.0)) if ts else 0.0
+    return [float(lg[-1]), float(lg[-5:].mean()), span, float(lg[-1] - lg.mean()), float(len(ts) > 1)]
+
+
 def featurize(
     cache: EmbeddingCache,
     observations: Sequence[Mapping[str, str]],
     tasks: Sequence[str | None],
     window_events: int = WINDOW_EVENTS,
+    join_events: int = JOIN_EVENTS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(window vectors (n, dim), scalars (n, len(SCALARS))) for ``tasks`` on one window.
+    """(window vectors (n, dim + len(CONTEXT)), scalars (n, len(SCALARS))) for ``tasks`` on one window.
 
     Shared by training and inference so both see exactly the same features.
+    Encodes (or takes from the cache) each of the last ``window_events``
+    events, the last ``join_events`` events joined newest first, and the tasks.
     """
     ev = _events(observations, window_events)
-    join, join3 = " ".join(ev), " ".join(ev[:3])
+    join = " ".join(ev[:join_events])
     real_tasks = [t for t in tasks if t]
-    vecs = cache.get_many([*ev, join, join3, *real_tasks])
+    vecs = cache.get_many([*ev, join, *real_tasks])
     evs = np.stack(vecs[: len(ev)])
-    window, window3 = vecs[len(ev)], vecs[len(ev) + 1]
-    task_vec = dict(zip(real_tasks, vecs[len(ev) + 2 :], strict=True))
+    window3 = vecs[len(ev)]
+    task_vec = dict(zip(real_tasks, vecs[len(ev) + 1 :], strict=True))
+    window = np.concatenate([window3, np.asarray(time_features(observations), dtype=window3.dtype)])
     last = evs[0]
     prev = evs[1] if len(evs) > 1 else last
     w = DECAY ** np.arange(len(evs))
@@ -144,7 +184,7 @@ def featurize(
     rows = []
     for t in tasks:
         if not t:
-            rows.append([1.0, *base] + [0.0] * 8)
+            rows.append([1.0, *base] + [0.0] * 7)
             continue
         tv = task_vec[t]
         s = evs @ tv
@@ -153,7 +193,6 @@ def featurize(
                 0.0,
                 *base,
                 float(tv @ last),
-                float(tv @ window),
                 float(tv @ window3),
                 float(s.max()),
                 float(s[:3].mean()),
@@ -205,6 +244,7 @@ class OnnxRewardModel:
             self.silence_threshold = float(meta["silence_threshold"])
             self.task_threshold = float(meta["task_threshold"])
             self.window_events = int(meta.get("window_events", WINDOW_EVENTS))
+            self.join_events = int(meta.get("join_events", JOIN_EVENTS))
             self.metadata: dict[str, Any] = {k: _maybe_json(v) for k, v in meta.items()}
         except (KeyError, ValueError) as e:
             raise ModelError(
@@ -231,7 +271,7 @@ class OnnxRewardModel:
     ) -> list[float]:
         if not tasks:
             return []
-        window, scalars = featurize(self.cache, observations, tasks, self.window_events)
+        window, scalars = featurize(self.cache, observations, tasks, self.window_events, self.join_events)
         return [float(p) for p in self.predict(window, scalars)]
 
     def predict(self, window: np.ndarray, scalars: np.ndarray) -> np.ndarray:

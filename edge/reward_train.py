@@ -5,10 +5,11 @@ imported inside the functions that need them, so importing this module stays
 cheap. The encoder is the shipped MiniLM ONNX model (frozen); only the head is
 trained:
 
-1. a help model: logistic regression from the window vector to the row's
-   ``help_needed`` label, fitted on every row (silence and task rows alike), so
+1. a help model: logistic regression from the window vector (the last three
+   events joined, plus the timestamp-gap features of `edge.reward.CONTEXT`) to
+   the row's ``help_needed`` label, fitted on every row (silence and task rows alike), so
    that silence is judged with all the data: P(silence valid) = 1 - P(help);
-2. a task model: logistic regression from the 12 scalars of `edge.reward.SCALARS`
+2. a task model: logistic regression from the 11 scalars of `edge.reward.SCALARS`
    plus the help model's out-of-fold P(help), fitted on the task rows,
    class-balanced;
 3. thresholds for silence and for tasks, each the one that maximises balanced
@@ -34,7 +35,15 @@ import numpy as np
 from edge.bench.reward_metrics import category_code, reward_metrics
 from edge.errors import EdgeError
 from edge.memory.embedder import Embedder
-from edge.reward import FEATURE_VERSION, SCALARS, WINDOW_EVENTS, EmbeddingCache, featurize
+from edge.reward import (
+    CONTEXT,
+    FEATURE_VERSION,
+    JOIN_EVENTS,
+    SCALARS,
+    WINDOW_EVENTS,
+    EmbeddingCache,
+    featurize,
+)
 
 SEED = 0
 Tick = Callable[[str, int, int], None]
@@ -121,12 +130,15 @@ def load_rows(path: Path, *, need_labels: bool = True) -> Rows:
     )
 
 
-def build_features(rows: Rows, embedder: Embedder, tick: Tick | None = None) -> tuple[np.ndarray, np.ndarray]:
+def build_features(
+    rows: Rows, embedder: Embedder, tick: Tick | None = None, opt: Options | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Window vectors and scalars for every row (rows sharing a window share the cache)."""
+    opt = opt or Options()
     cache = EmbeddingCache(embedder, max_items=1_000_000)
     wins, scs = [], []
     for i, (o, t) in enumerate(zip(rows.obs, rows.tasks, strict=True)):
-        w, s = featurize(cache, o, [t])
+        w, s = featurize(cache, o, [t], opt.window_events, opt.join_events)
         wins.append(w[0])
         scs.append(s[0])
         if tick:
@@ -158,6 +170,7 @@ class Options:
     c_task: float = 0.1
     annotation_weight: float = 0.0  # 0: ignore; 1: weight rows by annotator agreement
     window_events: int = WINDOW_EVENTS
+    join_events: int = JOIN_EVENTS
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -391,14 +404,21 @@ def train(
         from edge.memory.embedder import OnnxEmbedder
 
         embedder = OnnxEmbedder()
-    win, sc = build_features(rows, embedder, tick)
+    win, sc = build_features(rows, embedder, tick, opt)
     report: dict[str, Any] = {"rows": len(rows), "options": opt.__dict__.copy()}
     if cv:
         report["cv"] = cross_validate(rows, win, sc, opt, tick)
     params = fit_final(rows, win, sc, opt)
     report["silence_threshold"] = params.silence_threshold
     report["task_threshold"] = params.task_threshold
-    meta = {"options": opt.__dict__, "trained_on": Path(data).name, "rows": len(rows)}
+    meta = {
+        "options": opt.__dict__,
+        "window_events": opt.window_events,
+        "join_events": opt.join_events,
+        "context": list(CONTEXT),
+        "trained_on": Path(data).name,
+        "rows": len(rows),
+    }
     if cv:
         meta["cv"] = {k: v for k, v in report["cv"].items() if k != "folds"}
     export_onnx(params, out, meta)
