@@ -150,12 +150,29 @@ class LlamaCppLLM:
             self._llm = None
 
 
+class _HTTPStatusError(ModelError):
+    """The endpoint answered with an HTTP error status (kept so callers can fall back)."""
+
+    def __init__(self, msg: str, hint: str, status: int) -> None:
+        super().__init__(msg, hint)
+        self.status = status
+
+
 class OpenAICompatLLM:
-    """An OpenAI-compatible ``/chat/completions`` endpoint (llama-server, vLLM, Ollama)."""
+    """An OpenAI-compatible ``/chat/completions`` endpoint (llama-server, vLLM, Ollama).
+
+    ``chat_json`` asks for the OpenAI ``json_schema`` response format first;
+    a server that rejects it (HTTP 400/422, or any error naming
+    ``response_format``: llama-cpp-python's own server answers 500 and knows
+    only ``{"type": "json_object", "schema": ...}``) is asked again in that
+    older form, and the form that worked is kept in ``json_form`` for later
+    calls. Every failure is a `ModelError`.
+    """
 
     def __init__(self, settings: LLMSettings) -> None:
         self.settings = settings
         self.name = f"{settings.model}@{settings.endpoint}"
+        self.json_form: str | None = None  # the response format this server accepted, once known
 
     def _post(self, body: dict[str, Any]) -> str:
         url = self.settings.endpoint.rstrip("/") + "/chat/completions"
@@ -168,8 +185,8 @@ class OpenAICompatLLM:
                 data = json.loads(resp.read())
         except urllib.error.HTTPError as e:
             detail = e.read()[:200].decode("utf-8", "replace")
-            raise ModelError(
-                f"{url} answered HTTP {e.code}: {detail}", "Check llm.model and the server log."
+            raise _HTTPStatusError(
+                f"{url} answered HTTP {e.code}: {detail}", "Check llm.model and the server log.", e.code
             ) from e
         except (urllib.error.URLError, TimeoutError, OSError) as e:
             raise ModelError(
@@ -198,12 +215,26 @@ class OpenAICompatLLM:
     def chat_json(
         self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int | None = None
     ) -> dict[str, Any]:
-        body = self._body(messages, max_tokens)
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "response", "schema": schema, "strict": True},
-        }
-        return _parse_json(self._post(body), self.name)
+        forms = [self.json_form] if self.json_form else ["json_schema", "json_object"]
+        for i, form in enumerate(forms):
+            body = self._body(messages, max_tokens)
+            if form == "json_schema":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "response", "schema": schema, "strict": True},
+                }
+            else:
+                body["response_format"] = {"type": "json_object", "schema": schema}
+            try:
+                text = self._post(body)
+            except _HTTPStatusError as e:
+                rejected_form = e.status in (400, 422) or "response_format" in e.msg
+                if rejected_form and i + 1 < len(forms):
+                    continue  # this server does not know the form: try the next one
+                raise
+            self.json_form = form
+            return _parse_json(text, self.name)
+        raise AssertionError("unreachable: the last form either returns or raises")
 
     def close(self) -> None:
         pass
