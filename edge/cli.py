@@ -186,8 +186,21 @@ def _print_decision(d: Decision) -> None:
         if d.response and d.response.response:
             console.print(f"      [green]{escape(d.response.response)}[/green]")
     else:
-        why = "llm chose silence" if d.llm_called else "gate: silence"
-        console.print(f"   [dim]-- silent ({why}{score}, {d.latency_ms:.0f} ms)[/dim]")
+        console.print(f"   [dim]-- silent ({escape(silence_reason(d))}, {d.latency_ms:.0f} ms)[/dim]")
+
+
+def silence_reason(d: Decision) -> str:
+    """Why the loop stayed silent for ``d``, in a few words (for the console)."""
+    silence = "" if d.silence_score is None else f"P(silence)={d.silence_score:.2f}"
+    if not d.llm_called:
+        return f"gate: {silence}" if silence else "gate"
+    if d.response is None:
+        return "LLM output unusable"
+    if d.candidates:
+        task, task_score = d.candidates[0]
+        scored = "" if task_score is None else f" scored {task_score:.2f}"
+        return f"held back: '{task}'{scored}"
+    return f"LLM chose silence, {silence}" if silence else "LLM chose silence"
 
 
 @cli.command()

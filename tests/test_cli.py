@@ -94,3 +94,23 @@ def test_replay_json_lines_with_the_real_model() -> None:
         assert isinstance(line["proposed"], bool) and line["latency_ms"] > 0
     # replay keeps what it saw in the store
     assert Store.open(store_path()).count("observations") == 2
+
+
+def test_silence_reason_names_what_kept_the_loop_quiet() -> None:
+    from edge.cli import silence_reason
+    from edge.records import AgentResponse, Decision
+
+    o = Observation(text="The user edits a.py", time="1")
+
+    def d(**kw: object) -> Decision:
+        return Decision(observation=o, proposed=False, task=None, score=None, latency_ms=1.0, **kw)  # type: ignore[arg-type]
+
+    assert silence_reason(d(silence_score=0.91)) == "gate: P(silence)=0.91"
+    assert silence_reason(d(silence_score=0.4, llm_called=True)) == "LLM output unusable"
+    quiet = AgentResponse("p", "t", None, "r")
+    assert silence_reason(d(silence_score=0.4, llm_called=True, response=quiet)) == (
+        "LLM chose silence, P(silence)=0.40"
+    )
+    asked = AgentResponse("p", "t", "Explain the error", "r")
+    held = d(silence_score=0.4, llm_called=True, response=asked, candidates=[("Explain the error", 0.31)])
+    assert silence_reason(held) == "held back: 'Explain the error' scored 0.31"
