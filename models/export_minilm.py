@@ -13,7 +13,7 @@ weights per channel; activations quantized on the fly).
 
 The script prints cosine agreement of int8 vs fp32 ONNX and vs the reference
 sentence-transformers (torch) model on every distinct observation text of
-``/work/shared/data/proactivebench`` (or ``--data``), and writes them to
+the bundled ``edge/data/proactivebench`` (or ``--data``), and writes them to
 ``agreement.json`` beside the model.
 """
 
@@ -113,7 +113,9 @@ def ort_embed(model: Path, tokenizer: Path, texts: list[str], batch: int = 32) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "minilm")
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data/proactivebench"))
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[1] / "edge" / "data" / "proactivebench"
+    )
     ap.add_argument("--keep-fp32", action="store_true", help="also keep model_fp32.onnx (87 MB)")
     args = ap.parse_args()
 

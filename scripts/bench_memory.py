@@ -41,7 +41,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = Path(os.environ.get("PROACTIVE_SHARED_DATA", "/work/shared/data/proactivebench"))
+DATA = Path(os.environ.get("PROACTIVE_SHARED_DATA", ROOT / "edge" / "data" / "proactivebench"))
 DIM = 384
 NPROBES = [8, 16, 32, 48, 64, 128]
 EF_SEARCH = [128, 256, 384, 512, 768]
