@@ -373,7 +373,7 @@ def _make_source(settings: Settings) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as one JSON object.")
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
-    """Check the model file, ActivityWatch, the data directory; say what to fix."""
+    """Check the model, the reward gate, the data directory, the broker and ActivityWatch; say what to fix."""
     from edge.doctor import run_checks
 
     settings = _settings(ctx)

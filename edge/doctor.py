@@ -1,4 +1,9 @@
-"""`proactive doctor`: checks that each part can start, and says what to fix."""
+"""`proactive doctor`: checks that each part can start, and says what to fix.
+
+The LLM (model file, or the OpenAI-compatible endpoint), the reward gate and
+its encoder, the data directory, the MQTT broker and ActivityWatch; each check
+is independent, so one failing never hides another.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +30,75 @@ def check_model(settings: Settings) -> Check:
     from edge.llm import resolve_model_path
 
     if settings.llm.backend == "openai":
-        return Check("model", True, f"OpenAI-compatible endpoint {settings.llm.endpoint} (not probed)")
+        return check_endpoint(settings)
     try:
         path = resolve_model_path(settings.llm)
     except EdgeError as e:
         return Check("model", False, e.msg, e.hint)
     size = path.stat().st_size / 1e6
     return Check("model", True, f"{path} ({size:.0f} MB)")
+
+
+def check_endpoint(settings: Settings) -> Check:
+    """GET ``<endpoint>/models`` of an OpenAI-compatible server, with a short timeout."""
+    import urllib.error
+    import urllib.request
+
+    url = settings.llm.endpoint.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {settings.llm.api_key}"} if settings.llm.api_key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as resp:
+            resp.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        return Check(
+            "model",
+            False,
+            f"OpenAI-compatible endpoint {url} does not answer ({e}).",
+            'Start the model server or fix llm.endpoint; backend = "llama_cpp" needs no server.',
+        )
+    return Check("model", True, f"OpenAI-compatible endpoint {settings.llm.endpoint} answers")
+
+
+def check_gate(settings: Settings) -> Check:
+    """Load the reward gate (head + shared MiniLM encoder) and score one window."""
+    import time
+
+    from edge.reward import OnnxRewardModel
+
+    try:
+        model = OnnxRewardModel(settings.reward.model_path, threads=settings.reward.threads)
+        t0 = time.perf_counter()
+        model.score([{"time": "0", "event": "The user opens a terminal."}], None)
+        ms = (time.perf_counter() - t0) * 1000
+    except EdgeError as e:
+        return Check("reward gate", False, e.msg, e.hint)
+    return Check("reward gate", True, f"{model.model_path} + MiniLM encoder (first score {ms:.0f} ms)")
+
+
+def check_broker(settings: Settings) -> Check:
+    """The configured MQTT broker answers; an embedded one may also simply not be started yet."""
+    import socket
+
+    from edge.relay import probe_broker
+
+    r = settings.relay
+    where = f"{r.host}:{r.port}"
+    try:
+        probe_broker(r, timeout=3.0)
+    except EdgeError as e:
+        if r.broker == "embedded":
+            with socket.socket() as s:
+                port_free = s.connect_ex((r.host, r.port)) != 0
+            if port_free:
+                return Check("broker", True, f"embedded, started by `proactive run` on {where} (port free)")
+            return Check(
+                "broker",
+                False,
+                f"{where} is taken by something that is not an MQTT broker we can use: {e.msg}",
+                "Set relay.port to a free port, or relay.broker = \"external\" to use the broker there.",
+            )
+        return Check("broker", False, e.msg, e.hint)
+    return Check("broker", True, f"{r.broker} broker at {where} accepts the configured credentials")
 
 
 def check_data_dir() -> Check:
@@ -65,4 +132,10 @@ def check_activitywatch(settings: Settings) -> Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     """All checks, each independent: one failing never hides another."""
-    return [check_model(settings), check_data_dir(), check_activitywatch(settings)]
+    return [
+        check_model(settings),
+        check_gate(settings),
+        check_data_dir(),
+        check_broker(settings),
+        check_activitywatch(settings),
+    ]

@@ -569,6 +569,72 @@ def _client_id(settings: RelaySettings, role: str, name: str) -> str:
     return settings.client_id or f"proactive-{role}-{name}"
 
 
+def _paho_client(settings: RelaySettings, client_id: str) -> Any:
+    """A paho client with the configured credentials and TLS (not connected). Raises `RelayError`."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True, protocol=mqtt.MQTTv311
+    )
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password or None)
+    tls = settings.tls
+    if tls.ca_file or tls.certfile:
+        try:
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.certfile) if tls.certfile else None,
+                keyfile=str(tls.keyfile) if tls.keyfile else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise RelayError(f"Cannot load the TLS files: {e}", "Check relay.tls.* paths.") from e
+        client.tls_insecure_set(tls.insecure)
+    return client
+
+
+def probe_broker(settings: RelaySettings, timeout: float = 3.0) -> None:
+    """Connect to the configured broker (credentials and TLS as configured) and disconnect.
+
+    Returns when the broker accepted the connection; raises `RelayError` with
+    a hint when it cannot be reached in ``timeout`` seconds or refuses.
+    """
+    client = _paho_client(settings, f"proactive-probe-{uuid.uuid4().hex[:8]}")
+    answered = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        answered.set()
+
+    client.on_connect = on_connect
+    where = f"{settings.host}:{settings.port}"
+    try:
+        client.connect(settings.host, settings.port, keepalive=max(5, int(timeout) + 1))
+    except (OSError, ValueError) as e:
+        raise RelayError(
+            f"The MQTT broker at {where} is not reachable ({e}).",
+            "Start it (`proactive run` starts the embedded one; `systemctl start mosquitto`), "
+            "or fix relay.host / relay.port.",
+        ) from e
+    client.loop_start()
+    try:
+        if not answered.wait(timeout):
+            raise RelayError(
+                f"The MQTT broker at {where} did not answer within {timeout:.0f} s.",
+                "Check relay.port and relay.tls (a TLS port needs relay.tls.ca_file).",
+            )
+        if refused:
+            raise RelayError(
+                f"The MQTT broker at {where} refused the connection: {refused[0]}.",
+                "Check relay.username / relay.password (`proactive broker acl` writes them for mosquitto).",
+            )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 class PahoRelay(_RelayCore):
     """`Relay` over paho-mqtt 2.x (MQTT 3.1.1, QoS 1, last will on ``status_topic``).
 
@@ -600,30 +666,11 @@ class PahoRelay(_RelayCore):
         import paho.mqtt.client as mqtt
 
         self._mqtt = mqtt
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=_client_id(settings, role, name),
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
-        )
+        client = _paho_client(settings, _client_id(settings, role, name))
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(200)
         # paho annotates the delays as int but computes with floats; sub-second backoff matters here.
-        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
-        if settings.username:
-            client.username_pw_set(settings.username, settings.password or None)
-        tls = settings.tls
-        if tls.ca_file or tls.certfile:
-            try:
-                client.tls_set(
-                    ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                    certfile=str(tls.certfile) if tls.certfile else None,
-                    keyfile=str(tls.keyfile) if tls.keyfile else None,
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-            except (OSError, ssl.SSLError, ValueError) as e:
-                raise RelayError(f"Cannot load the TLS files: {e}", "Check relay.tls.* paths.") from e
-            client.tls_insecure_set(tls.insecure)
+        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
         will = status_payload(role, name, "offline", self.clock.now())
         client.will_set(self.status_topic, json.dumps(will), qos=1, retain=True)
         client.on_connect = self._on_connect

@@ -96,3 +96,16 @@ def test_wrong_path_is_a_model_error(endpoint: str) -> None:
     llm = OpenAICompatLLM(LLMSettings(backend="openai", endpoint=endpoint.removesuffix("/v1") + "/nope"))
     with pytest.raises(ModelError, match="HTTP 404"):
         llm.chat([{"role": "user", "content": "hi"}])
+
+
+def test_doctor_probes_the_endpoint(endpoint: str) -> None:
+    from edge.config import Settings
+    from edge.doctor import check_model
+
+    up = Settings.model_validate({"llm": {"backend": "openai", "endpoint": endpoint}})
+    assert check_model(up).ok
+    down = Settings.model_validate(
+        {"llm": {"backend": "openai", "endpoint": f"http://127.0.0.1:{free_port()}/v1"}}
+    )
+    check = check_model(down)
+    assert not check.ok and "does not answer" in check.detail and "llm.endpoint" in check.hint

@@ -95,3 +95,13 @@ def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(EdgeError) as e:
         load_rows(tmp_path / "missing.jsonl")
     assert "missing.jsonl" in e.value.msg
+
+
+def test_doctor_gate_check(tmp_path: Path) -> None:
+    from edge.config import Settings
+    from edge.doctor import check_gate
+
+    ok = check_gate(Settings())
+    assert ok.ok and "reward.onnx" in ok.detail
+    missing = check_gate(Settings.model_validate({"reward": {"model_path": str(tmp_path / "none.onnx")}}))
+    assert not missing.ok and "proactive reward train" in missing.hint

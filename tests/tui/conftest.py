@@ -229,14 +229,15 @@ class FakeMemory:
 
 HEALTH = [
     Health("model", True, "SmolLM2-135M-Instruct Q4_1 (98 MB)"),
+    Health("reward gate", True, "models/reward.onnx + MiniLM encoder (first score 6 ms)"),
     Health("data directory", True, "/srv/proactive (120 GB free)"),
+    Health("broker", True, "embedded, started by `proactive run` on 127.0.0.1:1883 (port free)"),
     Health(
         "activitywatch",
         False,
         "Cannot reach ActivityWatch at http://127.0.0.1:5600",
         "Start aw-server (or aw-qt) on this machine, or set activitywatch.host.",
     ),
-    Health("broker", True, "embedded amqtt on 127.0.0.1:1883"),
 ]
 
 

@@ -369,6 +369,7 @@ async def test_stats_and_health(build: Build) -> None:
         health = rows(app, "#health")
         assert [(h[0], h[1]) for h in health] == [
             ("ok", "model"),
+            ("ok", "reward gate"),
             ("ok", "data directory"),
             ("ok", "broker"),  # the dashboard's own MQTT connection, not the doctor's guess
             ("DOWN", "hub"),

@@ -66,8 +66,12 @@ class StatsScreen(BaseScreen):
         self.post_message(HealthChecked(self.papp.health()))
 
     def on_health_checked(self, message: HealthChecked) -> None:
+        # The broker and the hub as the dashboard's own MQTT connection sees them, not the doctor's probe,
+        # placed after the local parts (model, reward gate, data directory) and before ActivityWatch.
         checks = [c for c in message.checks if c.name not in ("broker", "hub")]
-        checks[2:2] = self.papp.relay_health()  # after the model and the data directory
+        local = [i for i, c in enumerate(checks) if c.name == "data directory"]
+        at = local[0] + 1 if local else len(checks)
+        checks[at:at] = self.papp.relay_health()
         self._checks = checks
         fill_table(
             self.query_one("#health", DataTable),
