@@ -76,8 +76,14 @@ def resolve_model_path(settings: LLMSettings) -> Path:
 
 
 def _parse_json(text: str, name: str) -> dict[str, Any]:
+    """The JSON object in ``text``; raises `ModelError` when there is none.
+
+    Raw control characters inside strings are accepted (``strict=False``):
+    llama.cpp's grammar for a string with ``maxLength`` lets the model write a
+    literal newline, which strict JSON forbids, in otherwise complete output.
+    """
     try:
-        value = json.loads(text)
+        value = json.loads(text, strict=False)
     except json.JSONDecodeError as e:
         raise ModelError(
             f"{name} returned text that is not JSON: {text[:120]!r}",
