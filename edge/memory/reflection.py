@@ -15,6 +15,7 @@ similar to it instead, so every stored insight cites real records.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -179,11 +180,22 @@ _ECHOES = (
 )
 
 
+def loops(text: str, n: int = 3, times: int = 3) -> bool:
+    """True when some run of ``n`` words recurs ``times`` or more: a small model going round in circles."""
+    words = [w.strip(".,;:!?'\"()").lower() for w in text.split()]
+    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return bool(grams) and max(grams.values()) >= times
+
+
 def plausible(text: str, min_words: int = 4) -> bool:
-    """A small model's output worth storing: enough real words, not an echo of the prompt."""
+    """A small model's output worth storing: enough real words, not an echo of the prompt, no loop."""
     words = [w for w in text.split() if sum(c.isalpha() for c in w) >= 2]
     low = text.lower().lstrip("0123456789.-) ")
-    return len(words) >= min_words and not any(low.startswith(e) or low == e for e in _ECHOES)
+    return (
+        len(words) >= min_words
+        and not any(low.startswith(e) or low == e for e in _ECHOES)
+        and not loops(text)
+    )
 
 
 def reflect(stream: MemoryStream, llm: LLM) -> Reflection:

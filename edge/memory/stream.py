@@ -476,7 +476,7 @@ class MemoryStream:
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         """Answer ``question`` about the user from retrieved memories (the paper's interviews)."""
-        from edge.memory.reflection import answer_messages
+        from edge.memory.reflection import answer_messages, loops
 
         if self.llm is None:
             raise ModelError("Answering needs the LLM.", "Open the memory with an LLM.")
@@ -486,6 +486,9 @@ class MemoryStream:
             return Answer(question, "I have no memories of the user yet.", [], None)
         lines = _fit([h.memory.text[:240] for h in hits], 450, self.count_tokens)
         text = self.llm.chat(answer_messages(question, lines, plan.text if plan else None), max_tokens=120)
+        if loops(text) and hits:
+            # a small model going round in circles: say so and show what it was given instead
+            text = "(the model's answer looped) Most relevant memories: " + " | ".join(lines[:3])
         return Answer(question, text.strip(), hits, plan.text if plan else None)
 
     # ------------------------------------------------------------ forget

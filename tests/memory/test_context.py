@@ -76,6 +76,15 @@ def test_ask_answers_from_memories(make_stream) -> None:  # type: ignore[no-unty
     assert "no memories" in empty.ask("Anything?").answer
 
 
+def test_a_looping_answer_shows_the_memories_instead(make_stream) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream(llm=QueuedLLM(["a Flask app for a Flask app for a Flask app for a Flask app"]))
+    for i, t in enumerate(HISTORY):
+        st.remember(obs(t, i))
+    ans = st.ask("What is the user working on?")
+    assert ans.answer.startswith("(the model's answer looped) Most relevant memories: ")
+    assert ans.memories[0].memory.text in ans.answer
+
+
 @pytest.mark.integration
 def test_real_onnx_embedder_related_beats_unrelated(make_stream) -> None:  # type: ignore[no-untyped-def]
     if not (MODELS / "model.onnx").exists():

@@ -147,3 +147,19 @@ def test_small_model_junk_is_not_stored(make_stream) -> None:  # type: ignore[no
     ]
     assert [m.text for m in ref.insights] == ["The user fixes an encoding error in pandas"]
     assert ref.plan is None and st.current_plan() is None
+
+
+def test_looping_output_is_not_plausible() -> None:
+    from edge.memory.reflection import loops, plausible
+
+    # the 135M default's plan after replaying the shared traces
+    junk = (
+        "The user is working on a research paper on how to write a research paper "
+        "on how to write a research paper"
+    )
+    assert loops(junk) and not plausible(junk)
+    fine = "The user writes a Ruby script that capitalises names and searches how to split strings."
+    assert not loops(fine) and plausible(fine)
+    # one repeat is ordinary English, three is a loop
+    assert not loops("open the file, edit the file, save it")
+    assert loops("fix the bug, fix the bug, fix the bug")
