@@ -221,26 +221,30 @@ class OpenAICompatLLM:
     def chat_json(
         self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int | None = None
     ) -> dict[str, Any]:
-        forms = [self.json_form] if self.json_form else ["json_schema", "json_object"]
-        for i, form in enumerate(forms):
-            body = self._body(messages, max_tokens)
-            if form == "json_schema":
-                body["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": "response", "schema": schema, "strict": True},
-                }
-            else:
-                body["response_format"] = {"type": "json_object", "schema": schema}
+        if self.json_form is None:
             try:
-                text = self._post(body)
+                return self._chat_json_as("json_schema", messages, schema, max_tokens)
             except _HTTPStatusError as e:
-                rejected_form = e.status in (400, 422) or "response_format" in e.msg
-                if rejected_form and i + 1 < len(forms):
-                    continue  # this server does not know the form: try the next one
-                raise
-            self.json_form = form
-            return _parse_json(text, self.name)
-        raise AssertionError("unreachable: the last form either returns or raises")
+                if not (e.status in (400, 422) or "response_format" in e.msg):
+                    raise
+            # this server does not know the OpenAI form: ask in the older one
+            return self._chat_json_as("json_object", messages, schema, max_tokens)
+        return self._chat_json_as(self.json_form, messages, schema, max_tokens)
+
+    def _chat_json_as(
+        self, form: str, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int | None
+    ) -> dict[str, Any]:
+        body = self._body(messages, max_tokens)
+        if form == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": schema, "strict": True},
+            }
+        else:
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        text = self._post(body)
+        self.json_form = form
+        return _parse_json(text, self.name)
 
     def close(self) -> None:
         pass

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.reward_train import Options, _balanced, _logreg, _sigmoid, build_features, load_rows  # noqa: E402
+from edge.reward_train import Options, _help_oof, build_features, load_rows  # noqa: E402
 
 DATA = ROOT / "edge" / "data" / "proactivebench" / "reward_train.jsonl"
 
@@ -75,11 +75,7 @@ def main() -> int:
         first.setdefault((o[0]["time"], o[-1]["time"], o[-1]["event"], len(o)), i)
     idx = np.array(sorted(first.values()))
     x, y, g = win[idx], rows.help_needed[idx].astype(bool), rows.groups[idx]
-    oof = np.zeros(len(idx))
-    for held_out in np.unique(g):
-        tr, te = g != held_out, g == held_out
-        w, b = _logreg(x[tr], y[tr], _balanced(y[tr]), opt.c_help)
-        oof[te] = _sigmoid(x[te] @ w + b)
+    oof = _help_oof(x, y, g, np.ones(len(idx), dtype=bool), opt)  # the training code's leave-one-trace-out
     result: dict[str, Any] = {
         "benchmark": "timing_bound",
         "windows": int(len(idx)),

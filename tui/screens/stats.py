@@ -69,8 +69,7 @@ class StatsScreen(BaseScreen):
         # The broker and the hub as the dashboard's own MQTT connection sees them, not the doctor's probe,
         # placed after the local parts (model, reward gate, data directory) and before ActivityWatch.
         checks = [c for c in message.checks if c.name not in ("broker", "hub")]
-        local = [i for i, c in enumerate(checks) if c.name == "data directory"]
-        at = local[0] + 1 if local else len(checks)
+        at = next((i + 1 for i, c in enumerate(checks) if c.name == "data directory"), len(checks))
         checks[at:at] = self.papp.relay_health()
         self._checks = checks
         fill_table(
