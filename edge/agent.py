@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from edge.llm import LLM, Message
-from edge.records import AgentResponse, Observation
+from edge.records import AgentResponse, Observation, PromptContext
 
 SYSTEM_PROMPT = (
     "You are a proactive assistant on the user's computer. You read the user's recent events and "
@@ -73,15 +72,6 @@ FEW_SHOT: list[tuple[list[str], dict[str, Any]]] = [
 ]
 
 _NULLISH = {"", "null", "none", "n/a", "no task", "nothing"}
-
-
-@dataclass
-class PromptContext:
-    """What the memory adds to a prompt; every part is optional and already budgeted."""
-
-    memories: list[str] = field(default_factory=list)
-    plan: str | None = None
-    accepted_examples: list[str] = field(default_factory=list)
 
 
 def format_events(texts: Sequence[str]) -> str:

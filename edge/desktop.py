@@ -22,9 +22,9 @@ from typing import Any, Protocol, TextIO
 from edge.clock import Clock
 from edge.config import Settings
 from edge.errors import EdgeError, SourceError
+from edge.ports import ActivitySource
 from edge.records import Observation
 from edge.relay import DesktopLink, Relay
-from edge.sources.base import ActivitySource
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from edge.clock import Clock
 from edge.config import FeedbackSettings
 from edge.errors import EdgeError, StoreError
 from edge.llm import LLM, Message
-from edge.loop import ContextProvider, Gate
+from edge.ports import ContextProvider, Gate
 from edge.records import Observation, stable_id
 from edge.store import Store
 
@@ -105,7 +105,7 @@ def make_similarity(memory: object | None = None) -> Similarity:
     if callable(embed):
         return EmbeddingSimilarity(embed)
     try:
-        from edge.memory.embedder import OnnxEmbedder
+        from edge.encoder import OnnxEmbedder
 
         return EmbeddingSimilarity(OnnxEmbedder().embed)
     except (ImportError, EdgeError) as e:  # the embedder is optional here: fall back, say why

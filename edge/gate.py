@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.config import RewardSettings
-from edge.memory.embedder import Embedder
+from edge.ports import Embedder
 from edge.records import Observation
 from edge.reward import OnnxRewardModel, RewardModel
 

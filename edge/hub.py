@@ -15,11 +15,12 @@ from edge.agent import Agent
 from edge.clock import Clock, SystemClock
 from edge.config import Settings, store_path
 from edge.llm import LLM, make_llm
-from edge.loop import ContextProvider, Gate, Loop, ProposalSink
+from edge.loop import Loop
+from edge.ports import ContextProvider, Gate, ProposalSink
 from edge.store import Store
 
 if TYPE_CHECKING:
-    from edge.memory.embedder import Embedder
+    from edge.ports import Embedder
 
 
 class Hub:
@@ -47,7 +48,7 @@ class Hub:
         # One MiniLM encoder in process, shared by the memory and the reward gate.
         self.embedder: Embedder | None = None
         if use_gate or settings.memory.enabled:
-            from edge.memory.embedder import OnnxEmbedder
+            from edge.encoder import OnnxEmbedder
 
             self.embedder = OnnxEmbedder(threads=settings.reward.threads)
         self.gate: Gate | None = None
@@ -85,7 +86,7 @@ class Hub:
             close_memory()  # writes the vector index file
         if self._own_llm:
             self.llm.close()
-        self.store.db.close()
+        self.store.close()
 
     def __enter__(self) -> Hub:
         return self

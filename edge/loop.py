@@ -12,48 +12,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable
 
-from edge.agent import Agent, PromptContext
+from edge.agent import Agent
 from edge.clock import Clock
 from edge.errors import ModelError, SourceError
+from edge.ports import ActivitySource, ContextProvider, Gate, ProposalSink
 from edge.records import Decision, Observation, stable_id
-from edge.sources.base import ActivitySource
 from edge.store import Store
 
 log = logging.getLogger(__name__)
-
-
-class Gate(Protocol):
-    """The cheap judge in front of the LLM (the ONNX reward model).
-
-    ``silence_score`` is P(staying silent is right) for the window;
-    ``task_scores`` is P(the task is a welcome proposal) for each task. The
-    loop calls the LLM only when ``silence_score < silence_threshold`` and
-    proposes a task only when its score is ``>= task_threshold``.
-    """
-
-    silence_threshold: float
-    task_threshold: float
-
-    def silence_score(self, window: Sequence[Observation]) -> float: ...
-
-    def task_scores(self, window: Sequence[Observation], tasks: Sequence[str]) -> list[float]: ...
-
-
-class ProposalSink(Protocol):
-    """Receives each proposal the loop makes (relay to a desktop, console printer)."""
-
-    def send(self, decision: Decision) -> None: ...
-
-
-class ContextProvider(Protocol):
-    """Supplies memory context for a prompt (the memory stream implements it)."""
-
-    def context_for(self, window: Sequence[Observation]) -> PromptContext: ...
-
-    def remember(self, obs: Observation) -> None: ...
 
 
 class Loop:

@@ -1,4 +1,4 @@
-"""Plain data passed between the rooms: observations, agent responses, decisions.
+"""Plain data passed between the rooms: observations, agent responses, decisions, prompt context.
 
 These are the shapes every module agrees on. They carry no behaviour beyond
 (de)serialisation so that any room can depend on them without cycles.
@@ -100,6 +100,15 @@ class Decision:
             "score": None if self.score is None else round(self.score, 4),
             "latency_ms": round(self.latency_ms, 1),
         }
+
+
+@dataclass
+class PromptContext:
+    """What the memory adds to a prompt; every part is optional and already budgeted."""
+
+    memories: list[str] = field(default_factory=list)
+    plan: str | None = None
+    accepted_examples: list[str] = field(default_factory=list)
 
 
 def observation_from_dict(d: dict[str, Any]) -> Observation:

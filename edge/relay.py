@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from edge.broker import EmbeddedBroker
     from edge.feedback import FeedbackManager
     from edge.hub import Hub
-    from edge.sources.base import ActivitySource
+    from edge.ports import ActivitySource
 
 log = logging.getLogger(__name__)
 

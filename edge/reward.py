@@ -1,6 +1,6 @@
 """The reward gate: P(valid) of proposing ``task`` (or staying silent) after ``observations``.
 
-`OnnxRewardModel` runs the shared MiniLM encoder (`edge.memory.embedder`) and a
+`OnnxRewardModel` runs the shared MiniLM encoder (`edge.encoder`) and a
 small ONNX head (``models/reward.onnx``, made by `edge.reward_train`):
 
 - window vector: the embedding of the last ``join_events`` (3) events joined
@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from edge.errors import ModelError
-from edge.memory.embedder import Embedder
+from edge.ports import Embedder
 
 FEATURE_VERSION = 2
 WINDOW_EVENTS = 10
@@ -258,7 +258,7 @@ class OnnxRewardModel:
                 "Retrain it with `proactive reward train`.",
             )
         if embedder is None:
-            from edge.memory.embedder import OnnxEmbedder
+            from edge.encoder import OnnxEmbedder
 
             embedder = OnnxEmbedder(threads=threads)
         self.cache = EmbeddingCache(embedder, cache_size)

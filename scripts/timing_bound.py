@@ -64,7 +64,7 @@ def main() -> int:
 
     from sklearn.metrics import roc_auc_score
 
-    from edge.memory.embedder import OnnxEmbedder
+    from edge.encoder import OnnxEmbedder
 
     rows = load_rows(args.data)
     assert rows.help_needed is not None

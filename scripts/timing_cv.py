@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from edge.bench.agent_metrics import Confusion  # noqa: E402
 from edge.bench.timing import evaluate_timing, labelled  # noqa: E402
 from edge.config import load_settings  # noqa: E402
+from edge.encoder import OnnxEmbedder  # noqa: E402
 from edge.llm import make_llm  # noqa: E402
-from edge.memory.embedder import OnnxEmbedder  # noqa: E402
 from edge.reward_train import Options, build_features, export_onnx, fit_final, load_rows  # noqa: E402
 from edge.sources.trace import load_trace, trace_files  # noqa: E402
 

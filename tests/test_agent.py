@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from edge.agent import Agent, PromptContext, build_messages, parse_response
+from edge.agent import Agent, build_messages, parse_response
+from edge.records import PromptContext
 from tests.doubles import QueuedLLM, obs, response
 
 

@@ -32,7 +32,7 @@ def proactive(
 def seed_store() -> None:
     s = Store.open(store_path())
     s.add_observation(Observation(text="The user kept this.", time="1", desktop="d"), now=1.0)
-    s.db.close()
+    s.close()
 
 
 def assert_store_intact() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.encoder import OnnxEmbedder
 from edge.errors import ModelError
-from edge.memory.embedder import Embedder, OnnxEmbedder
+from edge.ports import Embedder
 
 pytestmark = pytest.mark.integration
 

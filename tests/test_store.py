@@ -6,7 +6,8 @@ import pytest
 
 from edge.errors import StoreError
 from edge.records import AgentResponse
-from edge.store import Store, migrations
+from edge.store import Store
+from edge.store.migrations import migrations
 from tests.doubles import obs
 
 
@@ -51,7 +52,7 @@ def test_file_store_wal_and_migrations_once(tmp_path: Path) -> None:
     p = tmp_path / "a" / "p.db"
     s = Store.open(p)
     s.set_checkpoint("aw", {"t": 1}, now=1)
-    s.db.close()
+    s.close()
     s2 = Store.open(p)
     assert s2.get_checkpoint("aw") == {"t": 1}
     assert s2.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

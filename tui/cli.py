@@ -67,4 +67,4 @@ def tui_cmd(
         app.run()
     finally:
         app.close_parts()
-        app.store.db.close()
+        app.store.close()

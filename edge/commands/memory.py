@@ -36,7 +36,7 @@ def _emit(obj: Any) -> None:
 
 def make_embedder() -> Any:
     """The shipped MiniLM embedder (tests replace this function)."""
-    from edge.memory.embedder import OnnxEmbedder
+    from edge.encoder import OnnxEmbedder
 
     return OnnxEmbedder()
 

@@ -328,7 +328,7 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
             "feedback": fb.status(),
         }
     finally:
-        store.db.close()
+        store.close()
 
 
 @click.command("status")

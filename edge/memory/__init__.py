@@ -2,7 +2,7 @@
 
 `open_memory` is the factory (the hub, the commands and the dashboard use it);
 `edge.memory.stream.MemoryStream` is the class. Nothing heavy is imported at
-import time (the store's migration imports `edge.memory.schema`).
+import time.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def open_memory(
     from edge.store import Store
 
     if embedder is None:
-        from edge.memory.embedder import OnnxEmbedder
+        from edge.encoder import OnnxEmbedder
 
         embedder = OnnxEmbedder()
     own = store is None
@@ -50,7 +50,7 @@ def open_memory(
         )
     except BaseException:
         if own:
-            db.db.close()
+            db.close()
         raise
     stream.owns_store = own
     return stream

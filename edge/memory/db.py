@@ -1,4 +1,4 @@
-"""SQL access to the memory tables (see `edge.memory.schema`).
+"""SQL access to the memory tables (created by migration m003 in `edge.store.migrations`).
 
 `MemoryDB` takes the store's `sqlite_utils.Database`, so the memory lives in
 the same file as observations and proposals and tests can pass an in-memory

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge.agent import PromptContext
 from edge.clock import Clock
 from edge.config import MemorySettings
 from edge.errors import EdgeError, ModelError, StoreError
@@ -32,7 +31,7 @@ from edge.memory.db import Memory, MemoryDB, NewMemory, text_hash
 from edge.memory.importance import LLMImportance, cheap_importance
 from edge.memory.index import FaissIndex, choose_kind, choose_nlist
 from edge.memory.retrieval import Candidate, Scored, Weights, score
-from edge.records import Observation
+from edge.records import Observation, PromptContext
 from edge.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ CK_EMBEDDER = "memory.embedder"
 
 
 class Embeds(Protocol):
-    """Structural twin of `edge.memory.embedder.Embedder`: (n, dim) float32, L2-normalised."""
+    """Structural twin of `edge.encoder.Embedder`: (n, dim) float32, L2-normalised."""
 
     dim: int
 
@@ -592,7 +591,7 @@ class MemoryStream:
         if self._unflushed:
             self.flush()
         if self.owns_store:
-            self.store.db.close()
+            self.store.close()
 
     # ------------------------------------------------------------ stats
 

@@ -11,7 +11,7 @@ Contract of `ActivityWatchSource.fetch`:
   a bucket may still be extended by heartbeats: that changes its duration,
   never its key, so its observation keeps its id. With no checkpoint the
   first read looks back ``lookback_s`` seconds.
-* Events go through `edge.observe.Observer` (privacy filters first, merging,
+* Events go through `edge.sources.observe.Observer` (privacy filters first, merging,
   AFK noise); new observations come back in time order with
   ``desktop = settings.desktop`` and ``source = "aw"``.
 * Checkpoints and the observer's state are written to the store when the
@@ -40,8 +40,8 @@ import requests
 from edge.clock import Clock
 from edge.config import ActivityWatchSettings, Settings
 from edge.errors import SourceError
-from edge.observe import PENDING, Kind, Observer, ObserverState, RawEvent
 from edge.records import Observation
+from edge.sources.observe import PENDING, Kind, Observer, ObserverState, RawEvent
 from edge.store import Store
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Unit tests of edge.observe: each event kind, merging, AFK noise, privacy rules, determinism."""
+"""Unit tests of edge.sources.observe: each event kind, merging, AFK noise, privacy rules, determinism."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from edge.config import PrivacySettings
-from edge.observe import (
+from edge.records import Observation
+from edge.sources.observe import (
     PENDING,
     Observer,
     ObserverState,
@@ -18,7 +19,6 @@ from edge.observe import (
     redact,
     search_from_url,
 )
-from edge.records import Observation
 
 T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 

@@ -95,7 +95,7 @@ def store_path(tmp_path: Path) -> Path:
     path = tmp_path / "hub" / "proactive.db"
     s = Store.open(path)
     fill_store(s)
-    s.db.close()
+    s.close()
     return path
 
 
@@ -104,7 +104,7 @@ def hub(store_path: Path) -> Iterator[Store]:
     """A second connection to the store file, playing the running hub."""
     s = Store.open(store_path)
     yield s
-    s.db.close()
+    s.close()
 
 
 TRACE = {
@@ -139,7 +139,7 @@ def trace_file(tmp_path: Path, store_path: Path) -> Path:
     for i, o in enumerate(t.observations):
         s.add_observation(o, now=NOW - 50 * HOUR + i)
     add_prop(s, t.observations[1], "Show how to capitalize each word of a name in Ruby", NOW - 50 * HOUR, 0.7)
-    s.db.close()
+    s.close()
     return path
 
 

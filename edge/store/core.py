@@ -1,8 +1,7 @@
-"""The SQLite store shared by the hub's rooms: observations, proposals, feedback, checkpoints.
+"""The store's connection, and the hub's own tables: observations, proposals, feedback, checkpoints.
 
 One file (``proactive.db`` in the data directory), WAL mode so the dashboard can
-read while the hub writes. Schema changes are `sqlite_utils.Migrations`
-functions named ``m00N_...``; never edit an applied one, add the next.
+read while the hub writes. Schema changes are migrations in `edge.store.migrations`.
 Every row has a deterministic primary key (see `edge.records.stable_id`), so
 re-reading an ActivityWatch span or a redelivered MQTT message is an upsert,
 never a duplicate.
@@ -16,55 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database, Migrations
+from sqlite_utils import Database
 
 from edge.errors import StoreError
 from edge.records import AgentResponse, Observation, observation_from_dict
-
-migrations = Migrations("proactive-edge")
-
-
-@migrations()
-def m001_initial(db: Database) -> None:
-    db.table("observations").create(
-        {
-            "id": str,
-            "desktop": str,
-            "source": str,
-            "ts": float,
-            "time": str,
-            "text": str,
-            "app": str,
-            "key": str,
-            "help_needed": int,
-            "created_at": float,
-        },
-        pk="id",
-    )
-    db.table("observations").create_index(["desktop", "created_at"])
-    db.table("proposals").create(
-        {
-            "id": str,
-            "observation_id": str,
-            "desktop": str,
-            "task": str,
-            "purpose": str,
-            "thoughts": str,
-            "response": str,
-            "score": float,
-            "status": str,
-            "created_at": float,
-            "expires_at": float,
-        },
-        pk="id",
-    )
-    db.table("proposals").create_index(["desktop", "created_at"])
-    db.table("feedback").create(
-        {"id": str, "proposal_id": str, "desktop": str, "verdict": str, "created_at": float},
-        pk="id",
-    )
-    db.table("checkpoints").create({"name": str, "value": str, "updated_at": float}, pk="name")
-
+from edge.store.migrations import migrations
 
 VERDICTS = ("accepted", "rejected", "ignored")
 
@@ -106,7 +61,12 @@ class Store:
 
     @classmethod
     def memory(cls) -> Store:
+        """A fresh in-memory store (tests, throw-away runs)."""
         return cls(Database(memory=True))
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        self.db.close()
 
     # ------------------------------------------------------------ observations
 
@@ -245,67 +205,3 @@ class Store:
         self.db.table("checkpoints").upsert(
             {"name": name, "value": json.dumps(value), "updated_at": now}, pk="name"
         )
-
-
-@migrations()
-def m002_relay_feedback(db: Database) -> None:
-    """MQTT outbox/inbox (edge.relay) and feedback adaptation state (edge.feedback)."""
-    # owner: the MQTT client that queued/received the row (hub and a companion may share one file).
-    db.table("relay_outbox").create(
-        {
-            "owner": str,
-            "id": str,
-            "topic": str,
-            "payload": str,
-            "retain": int,
-            "peer": str,
-            "status": str,
-            "created_at": float,
-            "sent_at": float,
-            "expires_at": float,
-        },
-        pk=("owner", "id"),
-    )
-    db.table("relay_outbox").create_index(["owner", "status", "created_at"])
-    db.table("relay_inbox").create(
-        {"owner": str, "id": str, "topic": str, "received_at": float}, pk=("owner", "id")
-    )
-    db.table("feedback_state").create(
-        {"desktop": str, "threshold_raise": float, "interval_extra_s": float, "updated_at": float},
-        pk="desktop",
-    )
-    db.table("adaptations").create(
-        {
-            "id": str,
-            "desktop": str,
-            "proposal_id": str,
-            "verdict": str,
-            "kind": str,
-            "detail": str,
-            "created_at": float,
-        },
-        pk="id",
-    )
-    db.table("adaptations").create_index(["desktop", "created_at"])
-    db.table("suppressions").create(
-        {"id": str, "desktop": str, "task": str, "proposal_id": str, "until": float, "created_at": float},
-        pk="id",
-    )
-    db.table("results").create(
-        {"id": str, "proposal_id": str, "desktop": str, "kind": str, "text": str, "created_at": float},
-        pk="id",
-    )
-
-
-@migrations()
-def m003_memory_stream(db: Database) -> None:
-    """Memory stream records, their vectors, reflection citations, importance cache (edge.memory)."""
-    from edge.memory.schema import create_memory_tables
-
-    create_memory_tables(db)
-
-
-@migrations()
-def m004_proposal_latency(db: Database) -> None:
-    """How long each decision took, for the dashboard's latency figures."""
-    db.table("proposals").add_column("latency_ms", float)

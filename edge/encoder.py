@@ -1,4 +1,7 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime + ``tokenizers``.
+"""The shared text encoder: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime + ``tokenizers``.
+
+One instance per process is shared by the memory, the reward gate, the trigger
+and the feedback's task similarity.
 
 No torch at run time. The shipped graph (``models/minilm/model.onnx``, made by
 ``models/export_minilm.py``) does mean pooling and L2 normalisation itself, so
@@ -14,30 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
 
+from edge.assets import models_dir
 from edge.errors import ModelError
 
 DIM = 384
 MAX_TOKENS = 256
 
 
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of shape (len(texts), dim)."""
-
-    dim: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed ``texts`` (any length, batched internally); an empty input gives shape (0, dim)."""
-        ...
-
-
 def default_model_dir() -> Path:
-    from edge.assets import models_dir
-
     return models_dir() / "minilm"
 
 
@@ -57,9 +50,6 @@ class OnnxEmbedder:
         batch_size: int = 32,
         max_tokens: int = MAX_TOKENS,
     ) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         model = self.model_dir / "model.onnx"
         tok = self.model_dir / "tokenizer.json"
