@@ -17,8 +17,8 @@ from edge.clock import FakeClock
 from edge.config import Settings, store_path
 from edge.memory import open_memory
 from edge.store import Store
-from tests.doubles import QueuedLLM, obs
-from tests.memory.conftest import MODELS, HashEmbedder
+from tests.doubles import HashEmbedder, QueuedLLM, obs
+from tests.memory.conftest import MODELS
 
 EVENTS = [
     "The user writes a Flask route for user login in app.py.",

@@ -7,8 +7,7 @@ import pytest
 
 from edge.memory.db import NewMemory
 from edge.memory.retrieval import Candidate, Weights, minmax, score
-from tests.doubles import obs
-from tests.memory.conftest import FixedEmbedder
+from tests.doubles import FixedEmbedder, obs
 
 NOW = 1_700_000_000.0
 H = 3600.0
