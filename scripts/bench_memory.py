@@ -38,9 +38,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from edge.clock import SystemClock  # noqa: E402
+from edge.config import MemoryIndexSettings, MemorySettings  # noqa: E402
+from edge.encoder import OnnxEmbedder  # noqa: E402
+from edge.memory.index import FaissIndex  # noqa: E402
+from edge.memory.stream import MemoryStream, index_path_for  # noqa: E402
+from edge.store import Store  # noqa: E402
+from edge.store.memory import MemoryDB, NewMemory  # noqa: E402
+
 DATA = Path(os.environ.get("PROACTIVE_SHARED_DATA", ROOT / "edge" / "data" / "proactivebench"))
 DIM = 384
 NPROBES = [8, 16, 32, 48, 64, 128]
@@ -74,24 +84,20 @@ def real_sentences() -> list[str]:
     ):
         for e in json.loads(Path(f).read_text(encoding="utf-8")).get("events", []):
             out[str(e["event"]).strip()] = None
-    try:
-        import yaml
 
-        def walk(x: Any) -> None:
-            if isinstance(x, str):
-                if 20 < len(x) < 300:
-                    out[x.strip()] = None
-            elif isinstance(x, dict):
-                for v in x.values():
-                    walk(v)
-            elif isinstance(x, list):
-                for v in x:
-                    walk(v)
+    def walk(x: Any) -> None:
+        if isinstance(x, str):
+            if 20 < len(x) < 300:
+                out[x.strip()] = None
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
 
-        for f in sorted(glob.glob(str(DATA / "scenes" / "*.yaml"))):
-            walk(yaml.safe_load(Path(f).read_text(encoding="utf-8")))
-    except ImportError:
-        pass
+    for f in sorted(glob.glob(str(DATA / "scenes" / "*.yaml"))):
+        walk(yaml.safe_load(Path(f).read_text(encoding="utf-8")))
     return [s for s in out if s]
 
 
@@ -176,8 +182,6 @@ class _NoEmbed:
 
 
 def run_embed(n: int) -> dict[str, Any]:
-    from edge.encoder import OnnxEmbedder
-
     texts = corpus(n, seed=7)
     t0 = time.perf_counter()
     emb = OnnxEmbedder()
@@ -202,16 +206,8 @@ def run_embed(n: int) -> dict[str, Any]:
 
 
 def run_scale(n: int, kind: str, queries: int, real_path: Path) -> dict[str, Any]:
-    from edge.clock import SystemClock
-    from edge.config import MemorySettings
-    from edge.memory.db import MemoryDB, NewMemory
-    from edge.memory.stream import MemoryStream, index_path_for
-    from edge.store import Store
-
     res: dict[str, Any] = {"records": n, "vectors": kind}
     if kind == "real":
-        from edge.encoder import OnnxEmbedder
-
         texts = corpus(n + queries, seed=11)
         emb = OnnxEmbedder()
         t0 = time.perf_counter()
@@ -229,7 +225,7 @@ def run_scale(n: int, kind: str, queries: int, real_path: Path) -> dict[str, Any
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "bench.db")
-        mdb = MemoryDB(store.db)
+        mdb = MemoryDB(store)
         rng = np.random.default_rng(0)
         now = time.time()
         ages = rng.exponential(24 * 30, n) * 3600
@@ -286,9 +282,6 @@ def run_scale(n: int, kind: str, queries: int, real_path: Path) -> dict[str, Any
             res["sweep"] = {"knob": "nprobe" if stream.index.kind == "ivf_flat" else "efSearch", **sweep}
 
         if kind == "real":  # the same real vectors in an IVF index: how recall behaves on real text
-            from edge.config import MemoryIndexSettings
-            from edge.memory.index import FaissIndex
-
             ivf = FaissIndex.build(MemoryIndexSettings(type="ivf_flat"), DIM, np.arange(1, n + 1), vecs)
             sweep = {}
             for p in NPROBES:

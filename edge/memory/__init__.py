@@ -1,21 +1,24 @@
 """The memory stream (Generative Agents): records in SQLite, a FAISS index, retrieval, reflection.
 
 `open_memory` is the factory (the hub, the commands and the dashboard use it);
-`edge.memory.stream.MemoryStream` is the class. Nothing heavy is imported at
-import time.
+`edge.memory.stream.MemoryStream` is the class. The room's SQL is in
+`edge.store.memory`; ``prompts`` holds what is said to the model, ``reflection``
+the insights and plans, ``retrieval`` the score, ``index`` FAISS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from edge.clock import Clock
-    from edge.config import Settings
-    from edge.llm import LLM
-    from edge.memory.stream import Embeds, MemoryStream
-    from edge.store import Store
+from edge.clock import Clock, SystemClock
+from edge.config import Settings, store_path
+from edge.encoder import OnnxEmbedder
+from edge.llm import LLM
+from edge.memory.stream import MemoryStream, index_path_for
+from edge.ports import Embedder
+from edge.store import Store
+
+__all__ = ["MemoryStream", "open_memory"]
 
 
 def open_memory(
@@ -23,7 +26,7 @@ def open_memory(
     store: Store | None = None,
     clock: Clock | None = None,
     llm: LLM | None = None,
-    embedder: Embeds | None = None,
+    embedder: Embedder | None = None,
     count_tokens: Callable[[str], int] | None = None,
 ) -> MemoryStream:
     """The memory stream with its FAISS index file beside the store's database.
@@ -33,24 +36,20 @@ def open_memory(
     model; ``llm`` None disables LLM importance, reflection and ``ask``.
     Raises `ModelError` or `StoreError`.
     """
-    from edge.clock import SystemClock
-    from edge.config import store_path
-    from edge.memory.stream import MemoryStream, index_path_for
-    from edge.store import Store
-
-    if embedder is None:
-        from edge.encoder import OnnxEmbedder
-
-        embedder = OnnxEmbedder()
     own = store is None
-    db = Store.open(store_path()) if store is None else store
+    opened = Store.open(store_path()) if store is None else store
     try:
-        stream = MemoryStream(
-            db, embedder, settings.memory, clock or SystemClock(), llm, index_path_for(db), count_tokens
+        return MemoryStream(
+            opened,
+            embedder if embedder is not None else OnnxEmbedder(),
+            settings.memory,
+            clock or SystemClock(),
+            llm,
+            index_path_for(opened),
+            count_tokens,
+            owns_store=own,
         )
     except BaseException:
         if own:
-            db.close()
+            opened.close()
         raise
-    stream.owns_store = own
-    return stream

@@ -16,7 +16,8 @@ from typing import Any
 
 from edge.errors import ModelError
 from edge.llm import LLM, Message
-from edge.memory.db import MemoryDB, text_hash
+from edge.memory.prompts import messages
+from edge.store.memory import MemoryDB, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +74,20 @@ def cheap_importance(kind: str, text: str) -> int:
 
 
 def poignancy_messages(text: str) -> list[Message]:
-    return [
-        {"role": "system", "content": POIGNANCY_SYSTEM},
-        {"role": "user", "content": f"Memory: {text[:400]}\nRate its poignancy from 1 to 10."},
-    ]
+    return messages(f"Memory: {text[:400]}\nRate its poignancy from 1 to 10.", POIGNANCY_SYSTEM)
 
 
 class LLMImportance:
     """The paper's poignancy prompt through ``LLM.chat_json``, cached in SQLite."""
 
-    def __init__(self, llm: LLM, db: MemoryDB) -> None:
+    def __init__(self, llm: LLM, records: MemoryDB) -> None:
         self.llm = llm
-        self.db = db
+        self.records = records
 
     def score(self, text: str) -> int:
         """1-10 for ``text``. Raises `ModelError` when the model fails."""
         th = text_hash(text)
-        cached = self.db.cached_importance(th, self.llm.name)
+        cached = self.records.cached_importance(th, self.llm.name)
         if cached is not None:
             return cached
         obj = self.llm.chat_json(poignancy_messages(text), POIGNANCY_SCHEMA, max_tokens=12)
@@ -98,7 +96,7 @@ class LLMImportance:
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"{self.llm.name} gave no rating: {obj!r}", "Check the model.") from e
         rating = max(1, min(10, rating))
-        self.db.add_cache(th, self.llm.name, rating)
+        self.records.add_cache(th, self.llm.name, rating)
         return rating
 
     def rescore(self, limit: int, kinds: Sequence[str] | None = None) -> int:
@@ -109,7 +107,7 @@ class LLMImportance:
         A model failure stops the batch (logged); what was scored is kept.
         """
         done: dict[int, int] = {}
-        for mem in self.db.cheap_scored(limit, kinds):
+        for mem in self.records.cheap_scored(limit, kinds):
             try:
                 # Averaged with the keyword estimate: a 135M rater answers 10 far too often.
                 done[mem.id] = round((self.score(mem.text) + mem.importance) / 2)
@@ -117,5 +115,5 @@ class LLMImportance:
                 log.warning("importance rescoring stopped: %s", e.msg)
                 break
         if done:
-            self.db.set_importance(done, "llm")
+            self.records.set_importance(done, "llm")
         return len(done)

@@ -6,14 +6,18 @@ where, over the candidate set, each component is min-max normalised to [0, 1]
 (a component that is equal for every candidate becomes 0.5, as in the paper's
 code), recency = decay ** (hours since last access), importance is the 1-10
 rating and relevance is the cosine similarity of the embeddings.
+`Retrieved` pairs a stored record with its score.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from edge.store.memory import Memory
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,30 @@ def score(candidates: Sequence[Candidate], now: float, weights: Weights, decay: 
     ]
     out.sort(key=lambda s: (-s.score, -s.id))
     return out
+
+
+@dataclass
+class Retrieved:
+    """A retrieved record with the parts of its score."""
+
+    memory: Memory
+    scored: Scored
+
+    @property
+    def record(self) -> Memory:
+        return self.memory
+
+    @property
+    def score(self) -> float:
+        return self.scored.score
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.scored
+        return {
+            **self.memory.to_json(),
+            "score": round(s.score, 4),
+            "recency": round(s.recency, 4),
+            "importance_norm": round(s.importance, 4),
+            "relevance": round(s.relevance, 4),
+            "cosine": round(s.raw_relevance, 4),
+        }

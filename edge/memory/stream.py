@@ -1,6 +1,6 @@
 """The memory stream: records, retrieval, reflection and plans behind one class.
 
-`MemoryStream` implements `edge.loop.ContextProvider`: ``remember(obs)``
+`MemoryStream` implements `edge.ports.ContextProvider`: ``remember(obs)``
 stores an observation (cheap importance, cached embedding, SQLite + FAISS)
 and ``context_for(window)`` returns the top-k retrieved memories, the current
 plan and the most similar previously accepted proposals within a token budget.
@@ -9,6 +9,7 @@ when ``memory.reflect_in_remember`` is set (failures are logged, never raised).
 
 SQLite is the source of truth; the FAISS index beside the database file is a
 cache of ``memory_vectors`` that `open_index` loads, catches up or rebuilds.
+Every query goes through `edge.store.memory` (``MemoryStream.records``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -27,60 +28,44 @@ from edge.clock import Clock
 from edge.config import MemorySettings
 from edge.errors import EdgeError, ModelError, StoreError
 from edge.llm import LLM
-from edge.memory.db import Memory, MemoryDB, NewMemory, text_hash
 from edge.memory.importance import LLMImportance, cheap_importance
 from edge.memory.index import FaissIndex, choose_kind, choose_nlist
-from edge.memory.retrieval import Candidate, Scored, Weights, score
+from edge.memory.prompts import answer_messages, loops, take
+from edge.memory.reflection import Reflection, reflect
+from edge.memory.retrieval import Candidate, Retrieved, Weights, score
+from edge.ports import Embedder
 from edge.records import Observation, PromptContext
 from edge.store import Store
+from edge.store.memory import (
+    CK_EMBEDDER,
+    CK_PLAN,
+    CK_REFLECTED,
+    CK_SYNC_FEEDBACK,
+    CK_SYNC_PROPOSALS,
+    RECALLED_KINDS,
+    Memory,
+    MemoryDB,
+    NewMemory,
+    accepted_tasks,
+    database_file,
+    delete_observations,
+    feedback_after,
+    proposals_after,
+    text_hash,
+)
 
 log = logging.getLogger(__name__)
 
-CK_REFLECTED = "memory.last_reflection_id"
-CK_PLAN = "memory.plan_id"
-CK_SYNC_PROPOSALS = "memory.sync.proposals_rowid"
-CK_SYNC_FEEDBACK = "memory.sync.feedback_rowid"
-CK_EMBEDDER = "memory.embedder"
-
-
-class Embeds(Protocol):
-    """Structural twin of `edge.encoder.Embedder`: (n, dim) float32, L2-normalised."""
-
-    dim: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+# What `sync_store` copies: (kind, checkpoint, rows after a rowid, text of a row with a task).
+_SYNCED = (
+    ("proposal", CK_SYNC_PROPOSALS, proposals_after, "The assistant proposed to the user: {task}"),
+    ("feedback", CK_SYNC_FEEDBACK, feedback_after, "The user {verdict} the proposal: {task}"),
+)
 
 
 def approx_tokens(text: str) -> int:
     """About four characters per token (English text, BPE tokenizers)."""
     return (len(text) + 3) // 4
-
-
-@dataclass
-class Retrieved:
-    """A retrieved record with the parts of its score."""
-
-    memory: Memory
-    scored: Scored
-
-    @property
-    def record(self) -> Memory:
-        return self.memory
-
-    @property
-    def score(self) -> float:
-        return self.scored.score
-
-    def to_json(self) -> dict[str, Any]:
-        s = self.scored
-        return {
-            **self.memory.to_json(),
-            "score": round(s.score, 4),
-            "recency": round(s.recency, 4),
-            "importance_norm": round(s.importance, 4),
-            "relevance": round(s.relevance, 4),
-            "cosine": round(s.raw_relevance, 4),
-        }
 
 
 @dataclass
@@ -121,26 +106,36 @@ class Answer:
     plan: str | None = None
 
 
+@dataclass
+class CitedReflection:
+    """A reflection with the records it cites (those still stored), in the order of ``memory.cites``."""
+
+    memory: Memory
+    cited: list[Memory] = field(default_factory=list)
+
+
 class MemoryStream:
     """Generative Agents memory over the shared store. Not thread-safe (one per hub).
 
     ``index_path`` None keeps the index in memory only (rebuilt at start).
     ``llm`` None disables LLM importance, reflection and ``ask``.
-    ``count_tokens`` defaults to `approx_tokens`. Raises `StoreError`.
+    ``count_tokens`` defaults to `approx_tokens`. ``owns_store``: `close` closes
+    the store too. Raises `StoreError`.
     """
 
     def __init__(
         self,
         store: Store,
-        embedder: Embeds,
+        embedder: Embedder,
         settings: MemorySettings,
         clock: Clock,
         llm: LLM | None = None,
         index_path: Path | None = None,
         count_tokens: Callable[[str], int] | None = None,
+        owns_store: bool = False,
     ) -> None:
         self.store = store
-        self.db = MemoryDB(store.db)
+        self.records = MemoryDB(store)
         self.embedder = embedder
         self.dim = int(embedder.dim)
         self.settings = settings
@@ -153,17 +148,23 @@ class MemoryStream:
         self._cache_size = 4096
         self._unflushed = 0
         self._touched: dict[int, float] = {}
-        self.owns_store = False
+        self.owns_store = owns_store
         self._check_embedder()
         self.index_status = IndexStatus("created")
         self.index = self.open_index()
+
+    @property
+    def db(self) -> MemoryDB:
+        """Deprecated alias of ``records``, until `edge.commands.memory` uses `ids_matching` and
+        `tui.services` uses `cited_reflections`; delete it then."""
+        return self.records
 
     # ------------------------------------------------------------ embeddings
 
     def _check_embedder(self) -> None:
         name = str(getattr(self.embedder, "name", type(self.embedder).__name__))
         stored = self.store.get_checkpoint(CK_EMBEDDER)
-        if stored and int(stored.get("dim", self.dim)) != self.dim and self.db.count() > 0:
+        if stored and int(stored.get("dim", self.dim)) != self.dim and self.records.count() > 0:
             raise StoreError(
                 f"The memory holds {stored['dim']}-d vectors from {stored.get('name')}, "
                 f"but the embedder gives {self.dim}-d.",
@@ -179,7 +180,7 @@ class MemoryStream:
         hashes = [text_hash(t) for t in texts]
         missing = [i for i, h in enumerate(hashes) if h not in self._cache]
         if missing:
-            stored = self.db.vectors_by_hash([hashes[i] for i in missing], self.dim)
+            stored = self.records.vectors_by_hash([hashes[i] for i in missing], self.dim)
             for h, v in stored.items():
                 self._remember_vec(h, v)
         todo = list(dict.fromkeys(hashes[i] for i in range(len(texts)) if hashes[i] not in self._cache))
@@ -208,7 +209,7 @@ class MemoryStream:
     def remember(self, obs: Observation) -> None:
         """Store ``obs`` as an observation record (idempotent by ``obs.id``); never calls the LLM
         unless a reflection is due and ``reflect_in_remember`` is set."""
-        if not self.db.select_ids(source_ids=[obs.id]):
+        if not self.records.select_ids(source_ids=[obs.id]):
             now = self.clock.now()
             self.add(
                 [
@@ -230,7 +231,7 @@ class MemoryStream:
             except EdgeError as e:
                 # Skip this round rather than retry on every observation.
                 log.warning("reflection failed, skipped until the threshold is passed again: %s", e.msg)
-                self.store.set_checkpoint(CK_REFLECTED, self.db.max_id(), self.clock.now())
+                self.store.set_checkpoint(CK_REFLECTED, self.records.max_id(), self.clock.now())
 
     def add(self, records: Sequence[NewMemory], vectors: np.ndarray | None = None) -> list[int]:
         """Store records (embedding them unless ``vectors`` is given) in SQLite and the index."""
@@ -238,7 +239,7 @@ class MemoryStream:
             return []
         vecs = self.embed([r.text for r in records]) if vectors is None else vectors
         self.flush_touches()  # ride on a write that commits anyway
-        result = self.db.insert(records, vecs)
+        result = self.records.insert(records, vecs)
         new = [(i, mid) for i, (mid, is_new) in enumerate(result) if is_new]
         if new:
             self.index.add(np.array([m for _, m in new], np.int64), vecs[[i for i, _ in new]])
@@ -251,53 +252,26 @@ class MemoryStream:
 
     def sync_store(self) -> int:
         """Copy new proposals and feedback from the store's tables into the stream; return how many."""
-        db = self.store.db
         now = self.clock.now()
         recs: list[NewMemory] = []
         marks: list[tuple[str, int]] = []
-        if db["proposals"].exists():
-            last = int(self.store.get_checkpoint(CK_SYNC_PROPOSALS) or 0)
-            rows = db.execute(
-                "SELECT rowid, id, desktop, task, created_at FROM proposals WHERE rowid > ? ORDER BY rowid",
-                [last],
-            ).fetchall()
-            for _rowid, pid, desktop, task, created in rows:
-                if task:
-                    text = f"The assistant proposed to the user: {task}"
+        for kind, mark, rows_after, template in _SYNCED:
+            rows = rows_after(self.store, int(self.store.get_checkpoint(mark) or 0))
+            for row in rows:
+                if row.task:
+                    text = template.format(**row._asdict())
                     recs.append(
                         NewMemory(
-                            "proposal",
+                            kind,
                             text,
-                            float(created or now),
-                            cheap_importance("proposal", text),
-                            desktop=desktop or "",
-                            source_id=f"proposal:{pid}",
+                            float(row.created_at or now),
+                            cheap_importance(kind, text),
+                            desktop=row.desktop or "",
+                            source_id=f"{kind}:{row.id}",
                         )
                     )
             if rows:
-                marks.append((CK_SYNC_PROPOSALS, int(rows[-1][0])))
-        if db["feedback"].exists():
-            last = int(self.store.get_checkpoint(CK_SYNC_FEEDBACK) or 0)
-            rows = db.execute(
-                "SELECT f.rowid, f.id, f.desktop, f.verdict, f.created_at, p.task FROM feedback f"
-                " LEFT JOIN proposals p ON p.id = f.proposal_id WHERE f.rowid > ? ORDER BY f.rowid",
-                [last],
-            ).fetchall()
-            for _rowid, fid, desktop, verdict, created, task in rows:
-                if task:
-                    text = f"The user {verdict} the proposal: {task}"
-                    recs.append(
-                        NewMemory(
-                            "feedback",
-                            text,
-                            float(created or now),
-                            cheap_importance("feedback", text),
-                            desktop=desktop or "",
-                            source_id=f"feedback:{fid}",
-                        )
-                    )
-            if rows:
-                marks.append((CK_SYNC_FEEDBACK, int(rows[-1][0])))
+                marks.append((mark, int(rows[-1].rowid)))
         if recs:
             self.add(recs)
         for name, value in marks:
@@ -332,9 +306,9 @@ class MemoryStream:
         known = {int(i): float(c) for i, c in zip(ids[0], sims[0], strict=True) if i >= 0}
         cand_ids = list(known)
         if self.settings.recent_pool:
-            cand_ids += self.db.latest_ids(self.settings.recent_pool, kinds)
+            cand_ids += self.records.latest_ids(self.settings.recent_pool, kinds)
         cand_ids = list(dict.fromkeys(cand_ids))
-        mems = self.db.get(cand_ids)  # ids the index still holds after a concurrent forget drop out here
+        mems = self.records.get(cand_ids)  # ids the index still holds after a concurrent forget drop out here
         excluded = set(exclude_source_ids)
         keep = [
             i
@@ -342,7 +316,7 @@ class MemoryStream:
             if i in mems and (not kinds or mems[i].kind in kinds) and mems[i].source_id not in excluded
         ]
         rel = {i: known[i] for i in keep if i in known}
-        found, vecs = self.db.vectors([i for i in keep if i not in known], self.dim)
+        found, vecs = self.records.vectors([i for i in keep if i not in known], self.dim)
         rel.update({i: float(c) for i, c in zip(found, vecs @ qvec, strict=True)})
         if not rel:
             return []
@@ -375,31 +349,44 @@ class MemoryStream:
         """Write pending last_accessed updates (kept in memory so a retrieval never waits on a commit)."""
         if self._touched:
             pending, self._touched = self._touched, {}
-            self.db.touch_many(pending)
+            self.records.touch_many(pending)
 
     def get(self, memory_id: int) -> Memory | None:
         """One record by id (with its citations), or None."""
-        return self.db.get([int(memory_id)]).get(int(memory_id))
+        return self.records.get([int(memory_id)]).get(int(memory_id))
 
     def reflections(self, limit: int = 20) -> list[Memory]:
         """The newest reflections, newest first, with the ids they cite."""
-        return list(reversed(self.db.latest(limit, kinds=["reflection"])))
+        newest = [m.id for m in reversed(self.records.latest(limit, kinds=["reflection"]))]
+        full = self.records.get(newest)  # `latest` leaves out citations; `get` has them
+        return [full[i] for i in newest if i in full]
+
+    def cited_reflections(self, limit: int = 20) -> list[CitedReflection]:
+        """The newest reflections, newest first, each with the records it cites (for browsing)."""
+        refl = self.reflections(limit)
+        cited = self.records.get(sorted({c for r in refl for c in r.cites}))
+        return [CitedReflection(r, [cited[c] for c in r.cites if c in cited]) for r in refl]
+
+    def ids_matching(
+        self, before: float | None = None, app: str | None = None, match: str | None = None
+    ) -> list[int]:
+        """Ids of the records `forget` would delete first (filters combine with AND; give at least one).
+
+        ``before``: created before this unix time; ``app``: the application
+        (case-insensitive); ``match``: text containing this (case-insensitive).
+        Raises `StoreError` when no filter is given.
+        """
+        return self.records.select_ids(before=before, app=app, match=match)
 
     def current_plan(self) -> Memory | None:
         pid = self.store.get_checkpoint(CK_PLAN)
         if pid is None:
             return None
-        return self.db.get([int(pid)]).get(int(pid))
+        return self.records.get([int(pid)]).get(int(pid))
 
     def accepted_examples(self, qvec: np.ndarray, n: int) -> list[str]:
         """Up to ``n`` distinct tasks the user accepted before, most similar to ``qvec`` first."""
-        if n <= 0 or not self.store.db["proposals"].exists():
-            return []
-        rows = self.store.db.execute(
-            "SELECT task FROM proposals WHERE status = 'accepted' AND task IS NOT NULL AND task != ''"
-            " ORDER BY created_at DESC LIMIT 500"
-        ).fetchall()
-        tasks = list(dict.fromkeys(str(r[0]) for r in rows))
+        tasks = accepted_tasks(self.store, 500) if n > 0 else []
         if not tasks:
             return []
         sims = self.embed(tasks) @ qvec
@@ -424,42 +411,33 @@ class MemoryStream:
             if text:
                 ctx.plan = text
                 budget -= self.count_tokens(text)
-        ex_budget = budget // 4
-        for task in self.accepted_examples(qvec, self.settings.accepted_examples):
-            t = self.count_tokens(task) + 2
-            if t > ex_budget:
-                break
-            ctx.accepted_examples.append(task)
-            ex_budget -= t
-            budget -= t
-        kinds = ["observation", "proposal", "feedback", "reflection"]
-        for r in self.retrieve(qvec, kinds=kinds, exclude_source_ids=[o.id for o in window]):
-            text = r.memory.text[:300]
-            t = self.count_tokens(text) + 2
-            if t > budget:
-                break
-            ctx.memories.append(text)
-            budget -= t
+        examples = self.accepted_examples(qvec, self.settings.accepted_examples)
+        ctx.accepted_examples = take(examples, budget // 4, self._line_tokens)
+        budget -= sum(self._line_tokens(t) for t in ctx.accepted_examples)
+        hits = self.retrieve(qvec, kinds=RECALLED_KINDS, exclude_source_ids=[o.id for o in window])
+        ctx.memories = take([r.memory.text[:300] for r in hits], budget, self._line_tokens)
         return ctx
+
+    def _line_tokens(self, line: str) -> int:
+        """Tokens of ``line`` as a bullet of a prompt."""
+        return self.count_tokens(line) + 2
 
     # ------------------------------------------------------------ reflection
 
     def importance_since_reflection(self) -> float:
-        return self.db.importance_since(int(self.store.get_checkpoint(CK_REFLECTED) or 0))
+        return self.records.importance_since(int(self.store.get_checkpoint(CK_REFLECTED) or 0))
 
     def reflection_due(self) -> bool:
         return self.importance_since_reflection() >= self.settings.reflection_threshold
 
-    def maybe_reflect(self) -> Any:
+    def maybe_reflect(self) -> Reflection | None:
         """Reflect when due (and an LLM is available); returns the `Reflection` or None."""
         if self.llm is None or not self.reflection_due():
             return None
         return self.reflect()
 
-    def reflect(self) -> Any:
+    def reflect(self) -> Reflection:
         """Run one reflection now (see `edge.memory.reflection.reflect`). Raises `ModelError`."""
-        from edge.memory.reflection import reflect
-
         if self.llm is None:
             raise ModelError("Reflection needs the LLM.", "Open the memory with an LLM.")
         return reflect(self, self.llm)
@@ -469,21 +447,19 @@ class MemoryStream:
         n = self.settings.rescore_batch if limit is None else limit
         if self.llm is None or n <= 0:
             return 0
-        return LLMImportance(self.llm, self.db).rescore(n)
+        return LLMImportance(self.llm, self.records).rescore(n)
 
     # ------------------------------------------------------------ ask
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         """Answer ``question`` about the user from retrieved memories (the paper's interviews)."""
-        from edge.memory.reflection import answer_messages, loops
-
         if self.llm is None:
             raise ModelError("Answering needs the LLM.", "Open the memory with an LLM.")
         hits = self.retrieve(question, k=k or max(self.settings.top_k, 8))
         plan = self.current_plan()
         if not hits and plan is None:
             return Answer(question, "I have no memories of the user yet.", [], None)
-        lines = _fit([h.memory.text[:240] for h in hits], 450, self.count_tokens)
+        lines = take([h.memory.text[:240] for h in hits], 450, self._line_tokens)
         text = self.llm.chat(answer_messages(question, lines, plan.text if plan else None), max_tokens=120)
         if loops(text) and hits:
             # a small model going round in circles: say so and show what it was given instead
@@ -501,19 +477,14 @@ class MemoryStream:
         the store's ``observations`` table too. Returns the deleted ids
         (``int()`` / ``len()`` of the result is how many).
         """
-        ids = self.db.select_ids(before=before, app=app, match=match)
+        ids = self.ids_matching(before=before, app=app, match=match)
         if not ids:
             return Forgotten([])
-        mems = self.db.get(ids)
-        deleted = self.db.delete(ids)
+        mems = self.records.get(ids)
+        deleted = self.records.delete(ids)
         obs_ids = [m.source_id for m in mems.values() if m.kind == "observation" and m.source_id]
-        if obs_ids and self.store.db["observations"].exists():
-            with self.store.db.conn:
-                for i in range(0, len(obs_ids), 500):
-                    chunk = obs_ids[i : i + 500]
-                    self.store.db.execute(
-                        f"DELETE FROM observations WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                    )
+        if obs_ids:
+            delete_observations(self.store, obs_ids)
         try:
             self.index.remove(np.array(deleted, np.int64))
             self.flush()
@@ -537,14 +508,14 @@ class MemoryStream:
             return self.rebuild_index("missing")
         if idx.dim != self.dim:
             return self.rebuild_index("dimension changed")
-        count, total, top = self.db.fingerprint()
+        count, total, top = self.records.fingerprint()
         held = idx.ids()
         h_count, h_sum = len(held), int(held.sum()) if len(held) else 0
         h_max = int(held.max()) if len(held) else 0
         if (h_count, h_sum) == (count, total):
             action = "loaded"
-        elif h_max <= top and self.db.fingerprint_upto(h_max) == (h_count, h_sum):
-            for ids, vecs in self.db.iter_vectors(self.dim, after=h_max):
+        elif h_max <= top and self.records.fingerprint_upto(h_max) == (h_count, h_sum):
+            for ids, vecs in self.records.iter_vectors(self.dim, after=h_max):
                 idx.add(ids, vecs)
             action = "caught_up"
         else:
@@ -559,17 +530,17 @@ class MemoryStream:
     def rebuild_index(self, reason: str = "requested") -> FaissIndex:
         """Build a new index from the vectors in SQLite (no re-embedding) and write it."""
         t0 = time.perf_counter()
-        count = self.db.fingerprint()[0]
+        count = self.records.fingerprint()[0]
         s = self.settings.index
         train = None
         if choose_kind(s, count) == "ivf_flat":
             want = 40 * choose_nlist(s, count)
             step = max(1, count // max(want, 1))
-            parts = [v[::step] for _, v in self.db.iter_vectors(self.dim)]
+            parts = [v[::step] for _, v in self.records.iter_vectors(self.dim)]
             train = np.concatenate(parts) if parts else None
         idx = FaissIndex.create(s, self.dim, count, train)
         del train
-        for ids, vecs in self.db.iter_vectors(self.dim):
+        for ids, vecs in self.records.iter_vectors(self.dim):
             idx.add(ids, vecs)
         self.index_status = IndexStatus("rebuilt", reason, time.perf_counter() - t0)
         log.info("memory index rebuilt (%s): %d vectors in %.1fs", reason, count, self.index_status.seconds)
@@ -596,7 +567,7 @@ class MemoryStream:
     # ------------------------------------------------------------ stats
 
     def stats(self) -> dict[str, Any]:
-        s = self.db.stats()
+        s = self.records.stats()
         plan = self.current_plan()
         size = self.index_path.stat().st_size if self.index_path and self.index_path.exists() else None
         return {
@@ -629,22 +600,7 @@ def _clip_tokens(text: str, budget: int, count: Callable[[str], int]) -> str:
     return cut + "..." if cut else ""
 
 
-def _fit(lines: Sequence[str], budget: int, count: Callable[[str], int]) -> list[str]:
-    out: list[str] = []
-    for line in lines:
-        t = count(line) + 2
-        if t > budget:
-            break
-        out.append(line)
-        budget -= t
-    return out
-
-
 def index_path_for(store: Store) -> Path | None:
     """``<db>.memory.faiss`` beside the store's SQLite file, or None for an in-memory database."""
-    row = store.db.execute("PRAGMA database_list").fetchone()
-    file = row[2] if row else ""
-    if not file:
-        return None
-    p = Path(file)
-    return p.with_name(p.stem + ".memory.faiss")
+    p = database_file(store)
+    return None if p is None else p.with_name(p.stem + ".memory.faiss")

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from edge.agent import build_messages
-from edge.memory.db import NewMemory
-from edge.memory.stream import CK_PLAN, MemoryStream, approx_tokens
+from edge.encoder import OnnxEmbedder
+from edge.memory.stream import MemoryStream, approx_tokens
 from edge.ports import ContextProvider
 from edge.records import AgentResponse, PromptContext
+from edge.store.memory import CK_PLAN, NewMemory
 from tests.doubles import QueuedLLM, obs
 from tests.memory.conftest import MODELS
 
@@ -90,8 +91,6 @@ def test_a_looping_answer_shows_the_memories_instead(make_stream) -> None:  # ty
 def test_real_onnx_embedder_related_beats_unrelated(make_stream) -> None:  # type: ignore[no-untyped-def]
     if not (MODELS / "model.onnx").exists():
         pytest.skip("models/minilm/model.onnx not built")
-    from edge.encoder import OnnxEmbedder
-
     emb = OnnxEmbedder(Path(MODELS))
     v = emb.embed(
         [

@@ -7,8 +7,9 @@ import pytest
 
 from edge.agent import AgentResponse
 from edge.config import MemoryIndexSettings
-from edge.memory.db import NewMemory
+from edge.errors import StoreError
 from edge.memory.index import FaissIndex, choose_nlist, meta_path
+from edge.store.memory import NewMemory
 from tests.doubles import obs
 
 TEXTS = [
@@ -75,7 +76,7 @@ def test_index_caught_up_or_rebuilt_when_stale(make_stream) -> None:  # type: ig
     assert st2.index_status.action == "caught_up"
     assert _ids_in_index(st2) == set(range(1, 6))
     # A record deleted behind the file's back (another process's forget) -> stale -> rebuild
-    st2.db.delete([2])
+    st2.records.delete([2])
     st3 = make_stream(store=st.store)
     assert st3.index_status.action == "rebuilt" and st3.index_status.reason == "stale"
     assert _ids_in_index(st3) == {1, 3, 4, 5}
@@ -89,7 +90,7 @@ def test_forget_removes_from_sqlite_and_index(make_stream) -> None:  # type: ign
         st.remember(o)
     gone = st.forget(match="ASYNCIO")
     assert len(gone) == 2
-    assert st.db.count() == 3 and st.db.select_ids(match="asyncio") == []
+    assert st.records.count() == 3 and st.records.select_ids(match="asyncio") == []
     assert _ids_in_index(st) == {1, 2, 4}
     assert all("asyncio" not in h.memory.text for h in st.retrieve("asyncio", k=5))
     assert st.store.count("observations") == 3  # the raw observations went too
@@ -103,6 +104,9 @@ def test_forget_by_app_and_before_and_cascade(make_stream, clock) -> None:  # ty
     _fill(st, 5, app="KeePassXC")
     [ref] = st.add([NewMemory("reflection", "The user manages passwords.", clock.now(), 5, cites=[2])])
     [ref2] = st.add([NewMemory("reflection", "The user is careful.", clock.now(), 5, cites=[ref])])
+    assert st.ids_matching(app="keepassxc") == [2]  # what `forget` starts from
+    with pytest.raises(StoreError):
+        st.ids_matching()
     gone = st.forget(app="keepassxc")
     assert gone == [2, ref, ref2]  # derived records go with their sources, transitively
     assert not ({2, ref, ref2} & _ids_in_index(st))
@@ -163,9 +167,25 @@ def test_proposals_and_feedback_become_records(make_stream) -> None:  # type: ig
     )
     st.store.add_feedback("f1", "p1", "accepted", "d1", now=3)
     st.remember(o)
-    kinds = st.db.counts_by_kind()
+    kinds = st.records.counts_by_kind()
     assert kinds == {"observation": 1, "proposal": 1, "feedback": 1}
     st.remember(o)
-    assert st.db.count() == 3  # synced once
-    fb = st.db.latest(1, kinds=["feedback"])[0]
+    assert st.records.count() == 3  # synced once
+    fb = st.records.latest(1, kinds=["feedback"])[0]
     assert fb.text == "The user accepted the proposal: Explain the failing test"
+
+    assert fb.source_id == "feedback:f1" and fb.desktop == "d1"
+    [prop] = st.records.latest(1, kinds=["proposal"])
+    assert prop.text == "The assistant proposed to the user: Explain the failing test"
+    assert prop.source_id == "proposal:p1" and prop.created_at == 2
+
+
+def test_reflections_come_with_what_they_cite(make_stream, clock) -> None:  # type: ignore[no-untyped-def]
+    st = make_stream()
+    _fill(st, 3)
+    [r1] = st.add([NewMemory("reflection", "The user tests a web app.", clock.now(), 6, cites=[3, 1])])
+    [r2] = st.add([NewMemory("reflection", "The user is thorough.", clock.now(), 6, cites=[r1, 2])])
+    assert [(m.id, m.cites) for m in st.reflections()] == [(r2, [2, r1]), (r1, [1, 3])]
+    st.forget(match=TEXTS[1][:20])  # record 2 goes, and r2 with it
+    [cr] = st.cited_reflections()
+    assert cr.memory.id == r1 and [m.text for m in cr.cited] == [TEXTS[0], TEXTS[2]]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from edge.errors import ModelError
 from edge.memory.importance import LLMImportance, cheap_importance
-from edge.memory.stream import CK_PLAN
+from edge.memory.prompts import loops, plausible
+from edge.store.memory import CK_PLAN
 from tests.doubles import QueuedLLM, obs
 
 EVENTS = [
@@ -37,17 +38,17 @@ def test_llm_importance_is_cached(make_stream) -> None:  # type: ignore[no-untyp
         cheap_importance("observation", "The release build failed."),
         cheap_importance("observation", "The user scrolls."),
     )
-    assert sorted(m.importance for m in st.db.latest(3)) == sorted(
+    assert sorted(m.importance for m in st.records.latest(3)) == sorted(
         [round((2 + scroll) / 2), round((7 + fail) / 2), round((7 + fail) / 2)]
     )
-    assert all(m.importance_src == "llm" for m in st.db.latest(3))
+    assert all(m.importance_src == "llm" for m in st.records.latest(3))
     assert "poignan" in llm.calls[0][1]["content"] or "poignan" in llm.calls[0][0]["content"]
 
 
 def test_llm_importance_bad_reply_is_model_error(make_stream) -> None:  # type: ignore[no-untyped-def]
     st = make_stream(llm=QueuedLLM([{"score": 3}]))
     try:
-        LLMImportance(st.llm, st.db).score("x")
+        LLMImportance(st.llm, st.records).score("x")
     except ModelError:
         pass
     else:
@@ -76,15 +77,15 @@ def test_reflection_stores_insights_with_citations_and_plan(make_stream) -> None
     ref = st.reflect()
     assert ref.questions[:2] == ["What is the user building?", "What problem does the user have?"]
     assert len(ref.questions) == 3 and len(ref.insights) == 3  # the third question is a generic one
-    obs_ids = {m.id for m in st.db.latest(10, kinds=["observation"])}
+    obs_ids = {m.id for m in st.records.latest(10, kinds=["observation"])}
     for ins in ref.insights:
-        stored = st.db.get([ins.id])[ins.id]
+        stored = st.records.get([ins.id])[ins.id]
         assert stored.kind == "reflection" and stored.cites, "every insight cites records"
         assert set(stored.cites) <= obs_ids
     # citation numbers 1 and 2 map to the first two statements shown to the model
     prompt = llm.calls[1][1]["content"]
     first_two = [line.split(". ", 1)[1] for line in prompt.splitlines() if line[:2] in ("1.", "2.")]
-    texts = {m.id: m.text for m in st.db.latest(10)}
+    texts = {m.id: m.text for m in st.records.latest(10)}
     assert sorted(texts[c][:200] for c in ref.insights[0].cites) == sorted(first_two)
     # invalid / empty citations fall back to the most similar statements (up to 3)
     assert 1 <= len(ref.insights[1].cites) <= 3
@@ -105,7 +106,7 @@ def test_reflections_may_cite_reflections(make_stream) -> None:  # type: ignore[
     for i, e in enumerate(EVENTS):
         st.remember(obs(e + " Again.", 10 + i))
     second = st.reflect()
-    cited = st.db.get(second.insights[0].cites)
+    cited = st.records.get(second.insights[0].cites)
     assert {m.kind for m in cited.values()} >= {"reflection"}
     assert first.insights[0].id in cited
 
@@ -118,7 +119,7 @@ def test_reflection_runs_inside_remember_when_due_and_failure_does_not_block(mak
     st = make_stream(llm=Failing(), reflection_threshold=5, rescore_batch=0, reflect_in_remember=True)
     for i, e in enumerate(EVENTS):
         st.remember(obs(e, i))  # never raises
-    assert st.db.count("observation") == 5 and st.db.count("reflection") == 0
+    assert st.records.count("observation") == 5 and st.records.count("reflection") == 0
     assert not st.reflection_due()  # the failed round was skipped
 
 
@@ -150,8 +151,6 @@ def test_small_model_junk_is_not_stored(make_stream) -> None:  # type: ignore[no
 
 
 def test_looping_output_is_not_plausible() -> None:
-    from edge.memory.reflection import loops, plausible
-
     # the 135M default's plan after replaying the shared traces
     junk = (
         "The user is working on a research paper on how to write a research paper "

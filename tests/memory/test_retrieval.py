@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from edge.memory.db import NewMemory
 from edge.memory.retrieval import Candidate, Weights, minmax, score
+from edge.store.memory import NewMemory
 from tests.doubles import FixedEmbedder, obs
 
 NOW = 1_700_000_000.0
@@ -71,9 +71,9 @@ def test_stream_retrieve_scores_and_touches(make_stream, clock) -> None:  # type
     assert [h.memory.text for h in hits] == ["half", "far", "close"]
     # retrieved records were touched: in memory at once, in SQLite with the next write
     assert all(h.memory.last_accessed == clock.now() for h in hits)
-    assert st.db.get(ids)[ids[0]].last_accessed == NOW - 48 * H
+    assert st.records.get(ids)[ids[0]].last_accessed == NOW - 48 * H
     st.flush_touches()
-    rows = st.db.get(ids)
+    rows = st.records.get(ids)
     assert all(rows[i].last_accessed == clock.now() for i in ids)
     # and recency now ties for them: after an hour importance+relevance decide
     clock.advance(H)
@@ -94,8 +94,8 @@ def test_remember_is_idempotent_and_cheap_importance(make_stream) -> None:  # ty
     o = obs("The user sees a TypeError traceback after running tests.", 1)
     st.remember(o)
     st.remember(o)
-    assert st.db.count() == 1 and st.index.ntotal == 1
-    m = st.db.latest(1)[0]
+    assert st.records.count() == 1 and st.index.ntotal == 1
+    m = st.records.latest(1)[0]
     assert m.importance >= 5 and m.importance_src == "cheap" and m.source_id == o.id
     assert m.created_at == o.ts
 
@@ -114,10 +114,10 @@ def test_touches_are_written_with_the_next_insert_and_on_close(make_stream, cloc
     st.remember(obs("The user edits main.py", 1))
     clock.advance(3600)
     [hit] = st.retrieve("main.py", k=1)
-    assert st.db.get([hit.memory.id])[hit.memory.id].last_accessed < clock.now()
+    assert st.records.get([hit.memory.id])[hit.memory.id].last_accessed < clock.now()
     st.remember(obs("The user runs main.py", 2))
-    assert st.db.get([hit.memory.id])[hit.memory.id].last_accessed == clock.now()
+    assert st.records.get([hit.memory.id])[hit.memory.id].last_accessed == clock.now()
     clock.advance(60)
     st.retrieve("runs", k=2)
     st.close()
-    assert max(m.last_accessed for m in st.db.latest(2)) == clock.now()
+    assert max(m.last_accessed for m in st.records.latest(2)) == clock.now()

@@ -115,7 +115,7 @@ def test_load_relay_uses_its_own_client_id(hub: Store) -> None:
 
 
 def test_stream_memory_over_the_real_memory_stream(tmp_path: Path) -> None:
-    from edge.memory.db import NewMemory
+    from edge.store.memory import NewMemory
     from tests.memory.conftest import HashEmbedder
 
     part = services.open_stream_memory(

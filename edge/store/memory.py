@@ -1,26 +1,41 @@
-"""SQL access to the memory tables (created by migration m003 in `edge.store.migrations`).
+"""The memory stream's tables and every query it makes of the store.
 
-`MemoryDB` takes the store's `sqlite_utils.Database`, so the memory lives in
-the same file as observations and proposals and tests can pass an in-memory
-database. Vectors are float32 blobs; ``memories.id`` is the FAISS id.
+`MemoryDB` holds the SQL of ``memories``, ``memory_vectors``,
+``memory_citations`` and ``memory_importance_cache`` (created by migration
+m003 in `edge.store.migrations`). It works on a `Store`, so the memory lives
+in the same file as observations and proposals and tests pass
+``Store.memory()``. Vectors are float32 blobs; ``memories.id`` is the FAISS id.
+
+The functions at the end read (and, for ``forget``, delete) rows of the hub's
+own tables (proposals, feedback, observations; see `edge.store.core`) for the
+memory stream, and ``CK_*`` name the checkpoints the memory keeps.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlite_utils import Database
 
 from edge.errors import StoreError
+from edge.store.core import Store
 
 KINDS = ("observation", "proposal", "feedback", "reflection", "plan")
 DERIVED_KINDS = ("reflection", "plan")
+# What a prompt or a reflection recalls: every kind but plans (the current plan is given apart).
+RECALLED_KINDS = ("observation", "proposal", "feedback", "reflection")
+
+# Checkpoints (``Store.get_checkpoint``) of the memory stream.
+CK_REFLECTED = "memory.last_reflection_id"
+CK_PLAN = "memory.plan_id"
+CK_SYNC_PROPOSALS = "memory.sync.proposals_rowid"
+CK_SYNC_FEEDBACK = "memory.sync.feedback_rowid"
+CK_EMBEDDER = "memory.embedder"
 
 
 def text_hash(text: str) -> str:
@@ -64,20 +79,10 @@ class Memory:
         return self.id
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "text": self.text,
-            "desktop": self.desktop,
-            "app": self.app,
-            "source_id": self.source_id,
-            "created_at": self.created_at,
-            "last_accessed": self.last_accessed,
-            "importance": self.importance,
-            "importance_src": self.importance_src,
-            "vector_id": self.vector_id,
-            "cites": self.cites,
-        }
+        """The columns, then ``vector_id`` and ``cites``."""
+        row = asdict(self)
+        cites = row.pop("cites")
+        return {**row, "vector_id": self.vector_id, "cites": cites}
 
 
 _COLS = "id, kind, text, desktop, app, source_id, created_at, last_accessed, importance, importance_src"
@@ -98,10 +103,10 @@ def from_blobs(blobs: Sequence[bytes], dim: int) -> np.ndarray:
 
 
 class MemoryDB:
-    """Typed queries over the memory tables. Raises `StoreError` on SQLite failures."""
+    """Typed queries over the memory tables of ``store``. Raises `StoreError` on SQLite failures."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.db = db = store.db
         if not db["memories"].exists():
             raise StoreError(
                 "The memory tables are missing.", "Open the database through edge.store.Store first."
@@ -372,23 +377,19 @@ class MemoryDB:
         ``before``: created before this unix time; ``app``: the application
         name (case-insensitive); ``match``: text containing this (case-insensitive).
         """
-        conds: list[str] = []
-        args: list[Any] = []
-        if before is not None:
-            conds.append("created_at < ?")
-            args.append(before)
-        if app:
-            conds.append("lower(app) = lower(?)")
-            args.append(app)
-        if match:
-            conds.append("instr(lower(text), lower(?)) > 0")
-            args.append(match)
-        if source_ids is not None:
-            conds.append(f"source_id IN ({','.join('?' * len(source_ids))})")
-            args.extend(source_ids)
-        if not conds:
+        marks = ",".join("?" * len(source_ids or ()))
+        filters: list[tuple[bool, str, list[Any]]] = [
+            (before is not None, "created_at < ?", [before]),
+            (bool(app), "lower(app) = lower(?)", [app]),
+            (bool(match), "instr(lower(text), lower(?)) > 0", [match]),
+            (source_ids is not None, f"source_id IN ({marks})", list(source_ids or ())),
+        ]
+        used = [(cond, args) for given, cond, args in filters if given]
+        if not used:
             raise StoreError("No filter given.", "Pass --before DATE, --app NAME or --match TEXT.")
-        return [int(r[0]) for r in self._q(f"SELECT id FROM memories WHERE {' AND '.join(conds)}", args)]
+        where = " AND ".join(cond for cond, _ in used)
+        args = [a for _, values in used for a in values]
+        return [int(r[0]) for r in self._q(f"SELECT id FROM memories WHERE {where}", args)]
 
     def stats(self) -> dict[str, Any]:
         row = self._q(
@@ -417,5 +418,79 @@ def _chunks(items: Sequence[Any], n: int) -> Iterator[list[Any]]:
         yield list(items[i : i + n])
 
 
-def dumps_ids(ids: Iterable[int]) -> str:
-    return json.dumps([int(i) for i in ids])
+
+
+
+# ---------------------------------------------------------------- the hub's own tables
+# Reads of the tables `edge.store.core` owns, for the memory stream (candidates for `Store` methods).
+
+
+class ProposalRow(NamedTuple):
+    """A proposal as the memory copies it (``rowid`` orders the copying)."""
+
+    rowid: int
+    id: str
+    desktop: str | None
+    task: str | None
+    created_at: float | None
+
+
+class FeedbackRow(NamedTuple):
+    """A verdict with the task of the proposal it answers."""
+
+    rowid: int
+    id: str
+    desktop: str | None
+    verdict: str
+    created_at: float | None
+    task: str | None
+
+
+def _rows(store: Store, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+    try:
+        return list(store.db.execute(sql, list(args)).fetchall())
+    except sqlite3.Error as e:
+        raise StoreError(f"Store query failed: {e}", "The database may be locked or damaged.") from e
+
+
+def proposals_after(store: Store, rowid: int) -> list[ProposalRow]:
+    """Proposals stored after ``rowid``, in insertion order."""
+    sql = "SELECT rowid, id, desktop, task, created_at FROM proposals WHERE rowid > ? ORDER BY rowid"
+    return [ProposalRow(*r) for r in _rows(store, sql, [rowid])]
+
+
+def feedback_after(store: Store, rowid: int) -> list[FeedbackRow]:
+    """Verdicts stored after ``rowid``, in insertion order, with the task they answer (None if unknown)."""
+    sql = (
+        "SELECT f.rowid, f.id, f.desktop, f.verdict, f.created_at, p.task FROM feedback f"
+        " LEFT JOIN proposals p ON p.id = f.proposal_id WHERE f.rowid > ? ORDER BY f.rowid"
+    )
+    return [FeedbackRow(*r) for r in _rows(store, sql, [rowid])]
+
+
+def accepted_tasks(store: Store, limit: int = 500) -> list[str]:
+    """Distinct non-empty tasks of the ``limit`` newest accepted proposals, newest first."""
+    rows = _rows(
+        store,
+        "SELECT task FROM proposals WHERE status = 'accepted' AND task IS NOT NULL AND task != ''"
+        " ORDER BY created_at DESC LIMIT ?",
+        [limit],
+    )
+    return list(dict.fromkeys(str(r[0]) for r in rows))
+
+
+def delete_observations(store: Store, ids: Sequence[str]) -> None:
+    """Delete the observations with these ids (``forget`` removes the raw events behind records)."""
+    try:
+        with store.db.conn:
+            for chunk in _chunks(list(ids), 500):
+                marks = ",".join("?" * len(chunk))
+                store.db.execute(f"DELETE FROM observations WHERE id IN ({marks})", chunk)
+    except sqlite3.Error as e:
+        raise StoreError(f"Cannot delete observations: {e}", "Nothing was deleted; retry.") from e
+
+
+def database_file(store: Store) -> Path | None:
+    """The store's SQLite file, or None for an in-memory database."""
+    row = _rows(store, "PRAGMA database_list")
+    return Path(row[0][2]) if row and row[0][2] else None
