@@ -2,7 +2,7 @@
 """Benchmark the memory stream: embedding, inserts, index build, retrieval latency and recall.
 
     .venv/bin/python scripts/bench_memory.py            # 10k real text, 100k and 1M synthetic
-    .venv/bin/python scripts/bench_memory.py --quick    # under a minute: 2k real, 20k synthetic
+    .venv/bin/python scripts/bench_memory.py --quick    # about a minute: 2k real, 50k synthetic
     .venv/bin/python scripts/bench_memory.py --json     # one JSON object on stdout instead of the table
     .venv/bin/python scripts/bench_memory.py --out bench_memory.json
 
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from edge.clock import SystemClock  # noqa: E402
 from edge.config import MemoryIndexSettings, MemorySettings  # noqa: E402
 from edge.encoder import OnnxEmbedder  # noqa: E402
-from edge.memory.index import FaissIndex  # noqa: E402
+from edge.memory.index import FaissIndex, choose_kind  # noqa: E402
 from edge.memory.stream import MemoryStream, index_path_for  # noqa: E402
 from edge.store import Store  # noqa: E402
 from edge.store.memory import MemoryDB, NewMemory  # noqa: E402
@@ -246,7 +246,7 @@ def run_scale(n: int, kind: str, queries: int, real_path: Path) -> dict[str, Any
         res["build_s"] = round(stream.index_status.seconds, 2)
         res["index"] = stream.index.kind
         if stream.index.kind == "ivf_flat":
-            res["params"] = f"nlist {int(stream.index.index.nlist)}, nprobe {settings.index.ivf_nprobe}"
+            res["params"] = f"nlist {stream.index.nlist}, nprobe {settings.index.ivf_nprobe}"
         elif stream.index.kind == "hnsw":
             res["params"] = f"M {settings.index.hnsw_m}, efSearch {settings.index.hnsw_ef_search}"
         res["index_mb"] = round(stream.index_path.stat().st_size / 1e6, 1)  # type: ignore[union-attr]
@@ -281,15 +281,18 @@ def run_scale(n: int, kind: str, queries: int, real_path: Path) -> dict[str, Any
             )
             res["sweep"] = {"knob": "nprobe" if stream.index.kind == "ivf_flat" else "efSearch", **sweep}
 
-        if kind == "real":  # the same real vectors in an IVF index: how recall behaves on real text
-            ivf = FaissIndex.build(MemoryIndexSettings(type="ivf_flat"), DIM, np.arange(1, n + 1), vecs)
+        ivf_settings = MemoryIndexSettings(type="ivf_flat")
+        if kind == "real" and choose_kind(ivf_settings, n) != "ivf_flat":
+            res["ivf_on_real"] = {"skipped": f"{n} vectors are too few to train an IVF index"}
+        elif kind == "real":  # the same real vectors in an IVF index: how recall behaves on real text
+            ivf = FaissIndex.build(ivf_settings, DIM, np.arange(1, n + 1), vecs)
             sweep = {}
             for p in NPROBES:
                 ivf.set_search_params(nprobe=p)
                 _, got = ivf.search(qv, 10)
                 hits = sum(len(set(g.tolist()) & set(e.tolist())) for g, e in zip(got, exact, strict=True))
                 sweep[str(p)] = {"recall_at_10": round(hits / (10 * len(qv)), 4)}
-            res["ivf_on_real"] = {"nlist": int(ivf.index.nlist), "sweep": sweep}
+            res["ivf_on_real"] = {"nlist": ivf.nlist, "sweep": sweep}
 
         lat = []
         for q in qv:
@@ -349,7 +352,9 @@ def table(result: dict[str, Any]) -> str:
             pts = ", ".join(f"{p}: {v['recall_at_10']:.3f}/{v['p50_ms']:.2f}ms" for p, v in sw.items())
             lines.append(f"{knob} sweep at {r['records']} ({r['params']}; k=10, recall/p50): {pts}")
     for r in result["scales"]:
-        if "ivf_on_real" in r:
+        if "skipped" in r.get("ivf_on_real", {}):
+            lines.append(f"real text in IVF at {r['records']}: skipped ({r['ivf_on_real']['skipped']})")
+        elif "ivf_on_real" in r:
             sweep = ", ".join(f"{p}: {v['recall_at_10']:.3f}" for p, v in r["ivf_on_real"]["sweep"].items())
             lines.append(
                 f"real text in IVF at {r['records']} "
@@ -365,7 +370,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="Small sizes, under a minute.")
+    ap.add_argument("--quick", action="store_true", help="Small sizes, about a minute.")
     ap.add_argument("--json", action="store_true", help="Print one JSON object instead of the table.")
     ap.add_argument("--out", type=Path, default=None, help="Also write the JSON result here.")
     ap.add_argument("--scales", default=None, help="Comma-separated record counts (first one is real text).")

@@ -175,6 +175,11 @@ class FaissIndex:
     def ntotal(self) -> int:
         return int(self.index.ntotal)
 
+    @property
+    def nlist(self) -> int:
+        """IVF cells (0 for the other types)."""
+        return int(self.index.nlist) if self.kind == "ivf_flat" else 0
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
@@ -208,7 +213,7 @@ class FaissIndex:
             return faiss.vector_to_array(self.index.id_map).astype(np.int64)
         invlists = self.index.invlists
         parts = []
-        for lst in range(self.index.nlist):
+        for lst in range(self.nlist):
             size = invlists.list_size(lst)
             if size:
                 ptr = invlists.get_ids(lst)
