@@ -132,3 +132,83 @@ class FixedEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([self.table[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+
+# ------------------------------------------------------------------ the dashboard's parts (tui)
+# Appended as one block with its imports so that parallel branches merge cleanly;
+# hoist the imports to the top at integration.
+
+from tui.feedback import feedback_id_for  # noqa: E402
+from tui.ports import MemoryHit, Reflection  # noqa: E402
+
+
+class FakePublisher:
+    """A `tui.ports.FeedbackPublisher` double: records what would go on proactive/v1/<desktop>/feedback."""
+
+    def __init__(self, hub_online: bool = True) -> None:
+        self.hub_online = hub_online
+        self.connected = True
+        self.sent: list[dict[str, Any]] = []
+        self.started = self.closed = False
+        self.pumps = 0
+
+    def describe(self) -> str:
+        return "Answers go to the hub over MQTT." if self.hub_online else "Hub is offline: store only."
+
+    def publish_feedback(self, **kw: Any) -> str:
+        self.sent.append(kw)
+        return feedback_id_for(kw["proposal_id"])
+
+    def start(self) -> None:
+        self.started = True
+
+    def pump(self) -> None:
+        self.pumps += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeMemory:
+    """A `tui.ports.MemoryBackend` double: substring search, two reflections citing records, forget.
+
+    Record times are hours before ``now``.
+    """
+
+    def __init__(self, now: float) -> None:
+        hour = 3600.0
+        self.now = now
+        self.records = [
+            MemoryHit("m1", "observation", "The user runs pytest; 3 tests fail.", None, now - 3 * hour),
+            MemoryHit("m2", "observation", "The user fixes the groupby in report.py.", None, now - 20 * hour),
+            MemoryHit(
+                "m3", "feedback", "The user accepted: Explain the failing tests.", None, now - 2.9 * hour
+            ),
+            MemoryHit("m4", "observation", "The user reads an e-mail about the rent.", None, now - 5 * hour),
+        ]
+        self.forgotten: list[str] = []
+
+    def search(self, query: str, k: int = 20) -> list[MemoryHit]:
+        words = query.lower().split()
+        hits = [r for r in self.records if any(w in r.text.lower() for w in words)]
+        return [
+            MemoryHit(r.id, r.kind, r.text, round(1.0 - 0.1 * i, 2), r.created_at) for i, r in enumerate(hits)
+        ][:k]
+
+    def reflections(self, limit: int = 20) -> list[Reflection]:
+        by = {r.id: r for r in self.records}
+        hour = 3600.0
+        refl = [
+            ("r1", "The user is fixing a failing test suite in report.py.", self.now - hour, ["m1", "m3"]),
+            ("r2", "The user handles household admin on the laptop.", self.now - 4 * hour, ["m4"]),
+        ]
+        return [Reflection(i, t, at, [by[c] for c in cites if c in by]) for i, t, at, cites in refl][:limit]
+
+    def forget(self, match: str) -> int:
+        before = len(self.records)
+        self.records = [r for r in self.records if match.lower() not in r.text.lower()]
+        self.forgotten.append(match)
+        return before - len(self.records)
+
+    def close(self) -> None:
+        pass

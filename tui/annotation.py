@@ -29,10 +29,11 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from edge.clock import Clock
 from edge.errors import StoreError
 from edge.sources.trace import Trace
 from edge.store import Store
-from tui.services import unique
+from edge.store.dashboard import proposed_tasks
 
 SILENCE = None  # pred_task of "stay silent"
 
@@ -90,12 +91,7 @@ def store_tasks(store: Store | None, trace: Trace, index: int) -> list[str]:
     if store is None:
         return []
     obs = trace.observations[index]
-    rows = store.db.execute(
-        "select distinct p.task from proposals p join observations o on o.id = p.observation_id "
-        "where o.source = ? and o.key = ? and p.task is not null order by p.created_at",
-        [obs.source, obs.key],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return proposed_tasks(store, obs.source, obs.key)
 
 
 @dataclass
@@ -106,7 +102,7 @@ class AnnotationSession:
     annotator: str
     root: Path
     store: Store | None = None
-    clock: Any = None
+    clock: Clock | None = None
     index: int = 0
     labels: dict[tuple[int, str | None], bool] = field(default_factory=dict)
     typed: dict[int, list[str]] = field(default_factory=dict)
@@ -393,7 +389,7 @@ def export_rows(root: Path, out: Path | None = None) -> tuple[Path, int]:
                     "category": category(task, valid),
                     "trace": rs[0].get("trace", folder.name),
                     "event_index": rs[0]["event_index"],
-                    "annotators": unique(str(r.get("annotator", "")) for r in rs),
+                    "annotators": list(dict.fromkeys(str(r.get("annotator", "")) for r in rs)),
                 }
             )
     try:
@@ -411,3 +407,16 @@ def trace_choices(dirs: Iterable[Path]) -> list[Path]:
         if d.is_dir():
             out.extend(sorted(d.glob("*.json")))
     return out
+
+
+@dataclass(frozen=True)
+class AnnotationSetup:
+    """What the Annotate screen starts from: who labels, where labels go, which traces to offer and open."""
+
+    annotator: str
+    folder: Path
+    trace_dirs: tuple[Path, ...] = ()
+    trace: Path | None = None
+
+    def choices(self) -> list[Path]:
+        return trace_choices(self.trace_dirs)

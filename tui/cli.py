@@ -66,5 +66,4 @@ def tui_cmd(
     try:
         app.run()
     finally:
-        app.close_parts()
-        app.store.close()
+        app.dashboard.close()

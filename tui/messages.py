@@ -1,4 +1,4 @@
-"""Messages the dashboard's screens exchange, as dataclasses."""
+"""Messages the dashboard's screens and app exchange, as dataclasses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tui.services import FeedbackOutcome, Health
+from tui.ports import FeedbackOutcome, Health
 
 
 @dataclass
@@ -18,7 +18,8 @@ class StoreChanged(Message):
 
 @dataclass
 class FeedbackSent(Message):
-    """A verdict was saved; ``published`` is None when no relay is installed."""
+    """A verdict was sent or saved (posted by a screen, toasted by the app); ``published`` is None
+    when there is no relay."""
 
     outcome: FeedbackOutcome
     published: bool | None

@@ -1,4 +1,6 @@
-"""Fixtures for the dashboard tests: a store file with fixed data, fixed time, fakes of the optional parts.
+"""Fixtures for the dashboard tests: a store file with fixed data, fixed time, a `make_app` over fakes.
+
+The fakes of the optional parts (`FakePublisher`, `FakeMemory`) are in `tests.doubles`.
 
 Times are fixed (``NOW``) and shown in UTC, so tables and SVG snapshots are the
 same on every machine.
@@ -17,9 +19,11 @@ import pytest
 from edge.clock import FakeClock
 from edge.config import Settings
 from edge.records import AgentResponse, Observation, stable_id
+from edge.sources.trace import load_trace
 from edge.store import Store
 from tui.app import ProactiveApp, make_app
-from tui.services import Health, MemoryHit, Reflection, feedback_id_for
+from tui.feedback import feedback_id_for
+from tui.ports import Health
 
 NOW = 1_717_400_000.0  # 2024-06-03 07:33:20 UTC
 HOUR = 3600.0
@@ -132,8 +136,6 @@ def trace_file(tmp_path: Path, store_path: Path) -> Path:
     path = tmp_path / "traces" / "mini.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(TRACE), encoding="utf-8")
-    from edge.sources.trace import load_trace
-
     s = Store.open(store_path)
     t = load_trace(path)
     for i, o in enumerate(t.observations):
@@ -159,72 +161,6 @@ def upstream_trace(tmp_path: Path) -> Path:
     ]
     path.write_text(json.dumps(rows), encoding="utf-8")
     return path
-
-
-class FakePublisher:
-    """A `FeedbackPublisher` double: records what would go on proactive/v1/<desktop>/feedback."""
-
-    def __init__(self, hub_online: bool = True) -> None:
-        self.hub_online = hub_online
-        self.connected = True
-        self.sent: list[dict[str, Any]] = []
-        self.started = self.closed = False
-        self.pumps = 0
-
-    def describe(self) -> str:
-        return "Answers go to the hub over MQTT." if self.hub_online else "Hub is offline: store only."
-
-    def publish_feedback(self, **kw: Any) -> str:
-        self.sent.append(kw)
-        return feedback_id_for(kw["proposal_id"])
-
-    def start(self) -> None:
-        self.started = True
-
-    def pump(self) -> None:
-        self.pumps += 1
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeMemory:
-    """A memory stream double: substring search, two reflections citing records, forget."""
-
-    def __init__(self) -> None:
-        self.records = [
-            MemoryHit("m1", "observation", "The user runs pytest; 3 tests fail.", None, NOW - 3 * HOUR),
-            MemoryHit("m2", "observation", "The user fixes the groupby in report.py.", None, NOW - 20 * HOUR),
-            MemoryHit(
-                "m3", "feedback", "The user accepted: Explain the failing tests.", None, NOW - 2.9 * HOUR
-            ),
-            MemoryHit("m4", "observation", "The user reads an e-mail about the rent.", None, NOW - 5 * HOUR),
-        ]
-        self.forgotten: list[str] = []
-
-    def search(self, query: str, k: int = 20) -> list[MemoryHit]:
-        words = query.lower().split()
-        hits = [r for r in self.records if any(w in r.text.lower() for w in words)]
-        return [
-            MemoryHit(r.id, r.kind, r.text, round(1.0 - 0.1 * i, 2), r.created_at) for i, r in enumerate(hits)
-        ][:k]
-
-    def reflections(self, limit: int = 20) -> list[Reflection]:
-        by = {r.id: r for r in self.records}
-        refl = [
-            ("r1", "The user is fixing a failing test suite in report.py.", NOW - HOUR, ["m1", "m3"]),
-            ("r2", "The user handles household admin on the laptop.", NOW - 4 * HOUR, ["m4"]),
-        ]
-        return [Reflection(i, t, at, [by[c] for c in cites if c in by]) for i, t, at, cites in refl][:limit]
-
-    def forget(self, match: str) -> int:
-        before = len(self.records)
-        self.records = [r for r in self.records if match.lower() not in r.text.lower()]
-        self.forgotten.append(match)
-        return before - len(self.records)
-
-    def close(self) -> None:
-        pass
 
 
 HEALTH = [

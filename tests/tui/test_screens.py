@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
 
+from edge.cli import cli
+from edge.clock import FakeClock
+from edge.config import Settings
+from edge.feedback import FeedbackManager
+from edge.relay import HUB, HubLink, MemoryBus, MemoryRelay, topic
 from edge.store import Store
-from tests.tui.conftest import NOW, FakeMemory, FakePublisher, add_obs, add_prop
+from edge.store.dashboard import ProposalFilter, query_proposals
+from tests.doubles import FakeMemory, FakePublisher
+from tests.tui.conftest import NOW, add_obs, add_prop
+from tests.tui.test_annotation import session
 from tui.app import AUTO, ProactiveApp
+from tui.feedback import feedback_id_for
 from tui.messages import FeedbackSent
-from tui.services import feedback_id_for, query_proposals
+from tui.ports import Health
+from tui.relay import RelayFeedback
 from tui.widgets import AskScreen, ErrorScreen
 
 pytestmark = pytest.mark.anyio
@@ -106,7 +120,7 @@ async def test_live_reject_and_ignore_without_relay(build: Build) -> None:
         assert "Already answered (rejected)" in toasts[-1]
         await pilot.press("down", "i")  # the expired one can still be ignored
         await pilot.pause()
-        statuses = {p.task: p.status for p in query_proposals(app.store)}
+        statuses = {p.task: p.status for p in query_proposals(app.dashboard.store)}
         assert statuses[PENDING] == "rejected" and statuses["Open the test log"] == "ignored"
 
 
@@ -114,20 +128,14 @@ async def test_live_feedback_reaches_a_real_hub_over_the_relay(
     build: Build, hub: Store, store_path: Path
 ) -> None:
     """The relay's in-memory bus: the hub's HubLink + FeedbackManager record and adapt."""
-    from edge import relay as mod
-    from edge.clock import FakeClock
-    from edge.config import Settings
-    from edge.feedback import FeedbackManager
-    from tui.services import RelayFeedback
-
     clock = FakeClock(NOW)
-    bus = mod.MemoryBus()
-    hub_relay = mod.MemoryRelay(bus, hub, mod.HUB, mod.HUB, clock)
+    bus = MemoryBus()
+    hub_relay = MemoryRelay(bus, hub, HUB, HUB, clock)
     manager = FeedbackManager(hub, clock, Settings(desktop="hub").feedback)
-    mod.HubLink(hub_relay, clock, on_feedback=manager.handle)
+    HubLink(hub_relay, clock, on_feedback=manager.handle)
     hub_relay.start()
     ui_store = Store.open(store_path)
-    publisher = RelayFeedback(mod, mod.MemoryRelay(bus, ui_store, "desktop", "dashboard-hub", clock))
+    publisher = RelayFeedback(MemoryRelay(bus, ui_store, "desktop", "dashboard-hub", clock))
     app = build(store=ui_store, relay=publisher)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.4)  # the pump timer sees the hub's retained "online"
@@ -141,8 +149,8 @@ async def test_live_feedback_reaches_a_real_hub_over_the_relay(
         assert app.poll_store()
         await pilot.pause()
         assert rows(app, "#proposals")[0][3] == "accepted"
-    app.close_parts()
-    assert bus.retained[mod.topic("dashboard-hub", "status")]
+    app.dashboard.close_parts()
+    assert bus.retained[topic("dashboard-hub", "status")]
 
 
 async def test_live_shows_what_the_hub_writes(build: Build, hub: Store) -> None:
@@ -200,7 +208,7 @@ async def test_history_filters(build: Build) -> None:
 
 
 async def test_history_detail_shows_result_and_answer_time(build: Build, hub: Store) -> None:
-    pid = query_proposals(hub, status="accepted")[0].id
+    pid = query_proposals(hub, ProposalFilter(status="accepted"))[0].id
     hub.db["results"].insert({"id": "r1", "proposal_id": pid, "text": "Ran pytest -x; see the summary."})
     app = build(screen="history")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -250,8 +258,6 @@ async def test_annotate_labels_a_trace(build: Build, trace_file: Path, tmp_path:
 async def test_annotate_shows_agreement_with_another_annotator(
     build: Build, trace_file: Path, tmp_path: Path
 ) -> None:
-    from tests.tui.test_annotation import session
-
     bob = session(trace_file, tmp_path / "annotations", "bob")
     bob.mark(None, False)
     bob.save()
@@ -319,17 +325,17 @@ async def test_memory_from_the_store_file_alone(build: Build) -> None:
     """The real memory stream (shipped ONNX embedder) over the fixed store: empty but working."""
     app = build(screen="memory", memory=AUTO)
     async with app.run_test(size=(80, 24)) as pilot:
-        assert app.memory.available, app.memory.note
+        assert app.dashboard.memory().available, app.dashboard.memory().note
         assert not app.screen.query("#mem-absent")
         tree = app.screen.query_one("#mem-reflections")
         assert str(tree.root.children[0].label).startswith("No reflections yet")  # type: ignore[attr-defined]
         await pilot.press(*"pytest", "enter")
         await pilot.pause()
-    app.close_parts()
+    app.dashboard.close_parts()
 
 
 async def test_memory_search_reflections_forget(build: Build) -> None:
-    memory = FakeMemory()
+    memory = FakeMemory(NOW)
     app = build(screen="memory", memory=memory)
     async with app.run_test(size=(80, 24)) as pilot:
         tree = app.screen.query_one("#mem-reflections")
@@ -380,13 +386,9 @@ async def test_stats_and_health(build: Build) -> None:
 
 
 async def test_stats_health_rechecks_in_a_thread(build: Build) -> None:
-    import threading
-
     calls: list[str] = []
 
     def health() -> list[Any]:
-        from tui.services import Health
-
         calls.append(threading.current_thread().name)
         return [Health("model", True, f"check {len(calls)}")]
 
@@ -405,7 +407,7 @@ async def test_stats_health_rechecks_in_a_thread(build: Build) -> None:
 
 
 async def test_keys_switch_screens_and_theme(build: Build) -> None:
-    app = build(memory=FakeMemory())
+    app = build(memory=FakeMemory(NOW))
     async with app.run_test(size=(80, 24)) as pilot:
         for key, mode in (("2", "history"), ("3", "annotate"), ("5", "stats"), ("4", "memory")):
             app.screen.set_focus(None)
@@ -442,19 +444,12 @@ async def test_light_theme_from_the_factory(build: Build) -> None:
 
 
 def test_cli_offers_tui_through_the_entry_point() -> None:
-    from click.testing import CliRunner
-
-    from edge.cli import cli
-
     result = CliRunner().invoke(cli, ["tui", "--help"])
     assert result.exit_code == 0, result.output
     assert "--annotator" in result.output and "--trace" in result.output
 
 
 def test_core_does_not_import_the_ui() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys, edge.cli, edge.store, edge.doctor, edge.relay, edge.memory.stream; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'tui', 'textual'}))"

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Select
 
 from edge.sources.trace import load_trace
-from tests.tui.conftest import FakeMemory, FakePublisher
+from tests.doubles import FakeMemory, FakePublisher
+from tests.tui.conftest import NOW
 from tui.annotation import AnnotationSession
 from tui.app import ProactiveApp
 
@@ -46,8 +48,6 @@ def test_live_light_theme(build: Build, snap_compare: Any) -> None:
 
 def test_history_filtered(build: Build, snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        from textual.widgets import Select
-
         pilot.app.screen.query_one("#f-desktop", Select).value = "office"
         await pilot.press("down")
         await settle(pilot)
@@ -79,7 +79,7 @@ def test_memory(build: Build, snap_compare: Any) -> None:
         await pilot.press(*"pytest rent", "enter")
         await settle(pilot)
 
-    app = build(screen="memory", memory=FakeMemory())
+    app = build(screen="memory", memory=FakeMemory(NOW))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 

@@ -14,9 +14,10 @@ from textual.widgets import DataTable, Input, Static
 
 from edge.errors import EdgeError
 from edge.sources.trace import load_trace
-from tui.annotation import AnnotationSession, agreement, others_verdicts
-from tui.screens.base import BaseScreen, fill_table, selected_key
-from tui.services import clip
+from tui.annotation import AnnotationSession, AnnotationSetup, agreement, others_verdicts
+from tui.format import clip
+from tui.ports import Dashboard
+from tui.screens.base import BaseScreen, add_columns, fill_table, selected_key
 
 SILENCE_KEY = "\x00silence"
 
@@ -31,6 +32,7 @@ def verdict_text(v: bool | None, silence: bool) -> Text:
 
 class AnnotateScreen(BaseScreen):
     MODE = "annotate"
+    TABLE = "#candidates"
     BINDINGS = [
         Binding("n", "step(1)", "Next"),
         Binding("p", "step(-1)", "Prev"),
@@ -40,13 +42,16 @@ class AnnotateScreen(BaseScreen):
         Binding("u", "clear", "Undo", show=False),
         Binding("t", "type_task", "Type task", show=False),
         Binding("o", "open", "Open", show=False),
-        Binding("escape", "focus_table", "Table", show=False),
     ]
 
-    session: AnnotationSession | None = None
+    def __init__(self, dashboard: Dashboard, setup: AnnotationSetup) -> None:
+        super().__init__(dashboard)
+        self.setup = setup
+        self.annotator = setup.annotator
+        self.session: AnnotationSession | None = None
 
     def compose_body(self) -> ComposeResult:
-        choices = [str(p) for p in self.papp.trace_choices()]
+        choices = [str(p) for p in self.setup.choices()]
         with Horizontal(classes="filters"):
             yield Input(
                 placeholder="trace file (.json), Enter to open",
@@ -54,7 +59,7 @@ class AnnotateScreen(BaseScreen):
                 compact=True,
                 id="trace-path",
             )
-            yield Input(value=self.papp.annotator, placeholder="annotator", compact=True, id="annotator")
+            yield Input(value=self.annotator, placeholder="annotator", compact=True, id="annotator")
         yield Static(id="ann-status", classes="section")
         yield Static(id="ann-window", classes="window")
         yield DataTable(id="candidates", cursor_type="row")
@@ -63,32 +68,26 @@ class AnnotateScreen(BaseScreen):
 
     def on_mount(self) -> None:
         t = self.query_one("#candidates", DataTable)
-        t.add_column("mine", width=7)
-        t.add_column("others", width=7)
-        t.add_column("from", width=6)
-        t.add_column("candidate task", width=48)
-        if self.papp.initial_trace is not None and self.session is None:
-            self.query_one("#trace-path", Input).value = str(self.papp.initial_trace)
-            self.open_trace(self.papp.initial_trace)
+        add_columns(t, ("mine", 7), ("others", 7), ("from", 6), ("candidate task", 48))
+        if self.setup.trace is not None and self.session is None:
+            self.query_one("#trace-path", Input).value = str(self.setup.trace)
+            self.open_trace(self.setup.trace)
         self.reload()
         (t if self.session else self.query_one("#trace-path", Input)).focus()
 
     # ------------------------------------------------------------ opening
 
     def open_trace(self, path: Path) -> bool:
-        app = self.papp
         try:
             trace = load_trace(path)
-            self.session = AnnotationSession(
-                trace, app.annotator, app.annotations_dir, store=app.store, clock=app.clock
-            )
+            self.session = self.dashboard.annotate(trace, self.annotator, self.setup.folder)
         except EdgeError as e:
-            app.show_error(e)
+            self.show_error(e)
             return False
         done = self.session.labelled_events()
         self.notify(
             f"{trace.name}: {len(trace.observations)} events"
-            + (f", {done} already labelled by {app.annotator}" if done else "")
+            + (f", {done} already labelled by {self.annotator}" if done else "")
             + ". n/p to step, a/r to judge, x when no help is needed.",
             title="Trace opened",
         )
@@ -115,15 +114,10 @@ class AnnotateScreen(BaseScreen):
         if not name:
             self.notify("An annotator needs a name; labels are saved per annotator.", severity="warning")
             return
-        self.papp.annotator = name
+        self.annotator = name
         if self.session is not None:
-            self.session = AnnotationSession(
-                self.session.trace,
-                name,
-                self.papp.annotations_dir,
-                store=self.papp.store,
-                clock=self.papp.clock,
-                index=self.session.index,
+            self.session = self.dashboard.annotate(
+                self.session.trace, name, self.setup.folder, index=self.session.index
             )
         self.notify(f"Labelling as {name}.")
         self.reload()
@@ -154,7 +148,7 @@ class AnnotateScreen(BaseScreen):
             window.update(
                 "[dim]Traces: the shared format {name, events:[{time, event}]} or the upstream "
                 "ProactiveBench list. Labels are saved as reward-data rows under "
-                f"{escape(str(self.papp.annotations_dir))}.[/dim]"
+                f"{escape(str(self.setup.folder))}.[/dim]"
             )
             fill_table(table, [])
             agree.update("")
@@ -236,7 +230,7 @@ class AnnotateScreen(BaseScreen):
         try:
             self.session.save()
         except EdgeError as e:
-            self.papp.show_error(e)
+            self.show_error(e)
         self.reload()
 
     def action_step(self, step: int) -> None:
@@ -283,6 +277,3 @@ class AnnotateScreen(BaseScreen):
 
     def action_open(self) -> None:
         self.query_one("#trace-path", Input).focus()
-
-    def action_focus_table(self) -> None:
-        self.query_one("#candidates", DataTable).focus()

@@ -10,18 +10,31 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from edge.errors import EdgeError
-from tui.screens.base import BaseScreen, fill_table, selected_key
+from edge.store.dashboard import STATUSES, ProposalFilter, ProposalRow
+from tui.format import clip, fmt_day, fmt_duration, fmt_score, parse_dates
+from tui.screens.base import BaseScreen, add_columns, fill_table, selected
 from tui.screens.live import status_text
-from tui.services import STATUSES, clip, desktops, fmt_duration, fmt_score, parse_dates, query_proposals
+
+
+def history_text(p: ProposalRow) -> Text:
+    """The task, its verdict and answer time, score, desktop, the observation it followed, its result."""
+    t = Text()
+    t.append(p.task, style="bold")
+    t.append(f"\n{p.status}")
+    if p.answered_at is not None:
+        t.append(f" after {fmt_duration(p.answered_at - p.created_at)}")
+    t.append(f" · score {fmt_score(p.score)} · {p.desktop}")
+    if p.observation:
+        t.append(f"\nafter: {' '.join(p.observation.split())}", style="dim")
+    t.append("\nresult: ", style="bold")
+    t.append(p.result or "none recorded")
+    return t
 
 
 class HistoryScreen(BaseScreen):
     MODE = "history"
-    BINDINGS = [
-        Binding("f", "focus_filters", "Filter"),
-        Binding("c", "clear_filters", "Clear filters"),
-        Binding("escape", "focus_table", "Table", show=False),
-    ]
+    TABLE = "#history"
+    BINDINGS = [Binding("f", "focus_filters", "Filter"), Binding("c", "clear_filters", "Clear filters")]
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="history-filters", classes="filters"):
@@ -34,12 +47,9 @@ class HistoryScreen(BaseScreen):
 
     def on_mount(self) -> None:
         t = self.query_one("#history", DataTable)
-        t.add_column("when", width=11)
-        t.add_column("desktop", width=8)
-        t.add_column("score", width=5)
-        t.add_column("verdict", width=8)
-        t.add_column("task", width=22)
-        t.add_column("result", width=11)
+        add_columns(
+            t, ("when", 11), ("desktop", 8), ("score", 5), ("verdict", 8), ("task", 22), ("result", 11)
+        )
         self._range: tuple[float | None, float | None] = (None, None)
         self.reload()
         t.focus()
@@ -49,10 +59,10 @@ class HistoryScreen(BaseScreen):
         return v if isinstance(v, str) else None
 
     def reload(self) -> None:
-        app = self.papp
-        now = app.clock.now()
+        board = self.dashboard
+        now = board.now()
         sel = self.query_one("#f-desktop", Select)
-        names = desktops(app.store)
+        names = board.desktops()
         current = self._value("#f-desktop")
         if getattr(self, "_desktops", None) != names:
             self._desktops = names
@@ -61,27 +71,16 @@ class HistoryScreen(BaseScreen):
                 if current in names:
                     sel.value = current
         start, end = getattr(self, "_range", (None, None))
-        rows = query_proposals(
-            app.store,
-            desktop=self._value("#f-desktop"),
-            status=self._value("#f-verdict"),
-            start=start,
-            end=end,
-            limit=500,
-        )
+        which = ProposalFilter(self._value("#f-desktop"), self._value("#f-verdict"), start, end, limit=500)
+        rows = board.proposals(which)
         self._rows = {p.id: p for p in rows}
-        from datetime import datetime
-
-        def when(ts: float) -> str:
-            return datetime.fromtimestamp(ts).astimezone().strftime("%m-%d %H:%M")
-
         fill_table(
             self.query_one("#history", DataTable),
             (
                 (
                     p.id,
                     (
-                        when(p.created_at),
+                        fmt_day(p.created_at),
                         clip(p.desktop, 8),
                         fmt_score(p.score),
                         status_text(p.shown_status(now)),
@@ -103,23 +102,10 @@ class HistoryScreen(BaseScreen):
         self._show_detail()
 
     def _show_detail(self) -> None:
-        key = selected_key(self.query_one("#history", DataTable))
-        p = self._rows.get(key) if key else None
-        detail = self.query_one("#history-detail", Static)
-        if p is None:
-            detail.update("[dim]No proposals match. Press c to clear the filters.[/dim]")
-            return
-        t = Text()
-        t.append(p.task, style="bold")
-        t.append(f"\n{p.status}")
-        if p.answered_at is not None:
-            t.append(f" after {fmt_duration(p.answered_at - p.created_at)}")
-        t.append(f" · score {fmt_score(p.score)} · {p.desktop}")
-        if p.observation:
-            t.append(f"\nafter: {' '.join(p.observation.split())}", style="dim")
-        t.append("\nresult: ", style="bold")
-        t.append(p.result or "none recorded")
-        detail.update(t)
+        p = selected(self.query_one("#history", DataTable), self._rows)
+        self.query_one("#history-detail", Static).update(
+            "[dim]No proposals match. Press c to clear the filters.[/dim]" if p is None else history_text(p)
+        )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
@@ -142,9 +128,6 @@ class HistoryScreen(BaseScreen):
 
     def action_focus_filters(self) -> None:
         self.query_one("#f-desktop", Select).focus()
-
-    def action_focus_table(self) -> None:
-        self.query_one("#history", DataTable).focus()
 
     def action_clear_filters(self) -> None:
         for sid in ("#f-desktop", "#f-verdict"):

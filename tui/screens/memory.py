@@ -9,21 +9,19 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Label, Static, Tree
 
 from edge.errors import EdgeError
-from tui.screens.base import BaseScreen, fill_table
-from tui.services import MemoryBackend, clip, fmt_score, fmt_time
+from tui.format import clip, fmt_score, fmt_time
+from tui.ports import MemoryBackend
+from tui.screens.base import BaseScreen, add_columns, fill_table
 from tui.widgets import AskScreen
 
 
 class MemoryScreen(BaseScreen):
     MODE = "memory"
-    BINDINGS = [
-        Binding("/", "focus_search", "Search"),
-        Binding("f", "forget", "Forget"),
-        Binding("escape", "focus_results", "Results", show=False),
-    ]
+    TABLE = "#mem-results"
+    BINDINGS = [Binding("/", "focus_search", "Search"), Binding("f", "forget", "Forget")]
 
     def compose_body(self) -> ComposeResult:
-        mem = self.papp.memory
+        mem = self.dashboard.memory()
         yield Input(
             placeholder="search memory (what, when, which app…), Enter",
             compact=True,
@@ -40,14 +38,16 @@ class MemoryScreen(BaseScreen):
 
     @property
     def backend(self) -> MemoryBackend | None:
-        return self.papp.memory.value
+        return self.dashboard.memory().value
 
     def on_mount(self) -> None:
-        t = self.query_one("#mem-results", DataTable)
-        t.add_column("score", width=5)
-        t.add_column("kind", width=10)
-        t.add_column("when", width=11)
-        t.add_column("record", width=44)
+        add_columns(
+            self.query_one("#mem-results", DataTable),
+            ("score", 5),
+            ("kind", 10),
+            ("when", 11),
+            ("record", 44),
+        )
         self.reload()
         if self.backend is not None:
             self.query_one("#mem-search", Input).focus()
@@ -58,11 +58,11 @@ class MemoryScreen(BaseScreen):
         tree.clear()
         if backend is None:
             return
-        now = self.papp.clock.now()
+        now = self.dashboard.now()
         try:
             refl = backend.reflections(20)
         except EdgeError as e:
-            self.papp.show_error(e)
+            self.show_error(e)
             return
         if not refl:
             tree.root.add_leaf("No reflections yet: they come once enough has happened.")
@@ -74,13 +74,13 @@ class MemoryScreen(BaseScreen):
     def search(self, query: str) -> None:
         backend = self.backend
         if backend is None:
-            self.notify(self.papp.memory.note, severity="warning")
+            self.notify(self.dashboard.memory().note, severity="warning")
             return
-        now = self.papp.clock.now()
+        now = self.dashboard.now()
         try:
             hits = backend.search(query, 30)
         except EdgeError as e:
-            self.papp.show_error(e)
+            self.show_error(e)
             return
         fill_table(
             self.query_one("#mem-results", DataTable),
@@ -103,12 +103,9 @@ class MemoryScreen(BaseScreen):
     def action_focus_search(self) -> None:
         self.query_one("#mem-search", Input).focus()
 
-    def action_focus_results(self) -> None:
-        self.query_one("#mem-results", DataTable).focus()
-
     def action_forget(self) -> None:
         if self.backend is None:
-            self.notify(self.papp.memory.note, severity="warning")
+            self.notify(self.dashboard.memory().note, severity="warning")
             return
 
         def done(match: str | None) -> None:
@@ -117,7 +114,7 @@ class MemoryScreen(BaseScreen):
             try:
                 n = self.backend.forget(match)
             except EdgeError as e:
-                self.papp.show_error(e)
+                self.show_error(e)
                 return
             self.notify(f"Forgot {n} record(s) containing '{match}'.", title="Forget")
             query = self.query_one("#mem-search", Input).value.strip()

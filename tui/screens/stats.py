@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from tui.format import clip, fmt_duration, fmt_time
 from tui.messages import HealthChecked
-from tui.screens.base import BaseScreen, fill_table
-from tui.services import Health, clip, compute_stats, fmt_duration, fmt_time
+from tui.ports import Health
+from tui.screens.base import BaseScreen, add_columns, fill_table
 
 
 class StatsScreen(BaseScreen):
@@ -27,18 +28,14 @@ class StatsScreen(BaseScreen):
         yield Static(id="health-fix", classes="detail")
 
     def on_mount(self) -> None:
-        t = self.query_one("#health", DataTable)
-        t.add_column("state", width=5)
-        t.add_column("part", width=14)
-        t.add_column("detail", width=53)
+        add_columns(self.query_one("#health", DataTable), ("state", 5), ("part", 14), ("detail", 53))
         self._checks: list[Health] | None = None
         self.reload()
         self.action_check()
 
     def reload(self) -> None:
-        app = self.papp
-        now = app.clock.now()
-        st = compute_stats(app.store, now)
+        now = self.dashboard.now()
+        st = self.dashboard.stats()
         c = st.counts
         rate = "-" if st.acceptance is None else f"{st.acceptance:.0%}"
         hub = "not recorded" if st.hub_latency_p50_ms is None else fmt_duration(st.hub_latency_p50_ms / 1000)
@@ -63,14 +60,14 @@ class StatsScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="health")
     def _run_checks(self) -> None:
-        self.post_message(HealthChecked(self.papp.health()))
+        self.post_message(HealthChecked(self.dashboard.health()))
 
     def on_health_checked(self, message: HealthChecked) -> None:
         # The broker and the hub as the dashboard's own MQTT connection sees them, not the doctor's probe,
         # placed after the local parts (model, reward gate, data directory) and before ActivityWatch.
         checks = [c for c in message.checks if c.name not in ("broker", "hub")]
         at = next((i + 1 for i, c in enumerate(checks) if c.name == "data directory"), len(checks))
-        checks[at:at] = self.papp.relay_health()
+        checks[at:at] = self.dashboard.relay_health()
         self._checks = checks
         fill_table(
             self.query_one("#health", DataTable),
