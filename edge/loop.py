@@ -4,7 +4,12 @@ For each new observation: store it, look at the bounded window of recent
 observations of that desktop, ask the cheap gate whether silence is right,
 call the LLM only when it is not, score the candidate task, and propose it
 when it clears the threshold. Proposals go to the store and to every
-`ProposalSink` (the MQTT relay, the console).
+`ProposalSink` (the MQTT relay, the console), stamped with their
+``created_at`` and ``expires_at``.
+
+What the user's answers taught (`edge.feedback`) reaches the loop through the
+``adaptation`` callable it is given: per desktop, a raised task threshold, a
+longer minimum interval, and tasks suppressed after a rejection.
 """
 
 from __future__ import annotations
@@ -16,16 +21,26 @@ from collections.abc import Callable, Iterable
 
 from edge.agent import Agent
 from edge.clock import Clock
+from edge.config import RelaySettings
 from edge.errors import ModelError, SourceError
 from edge.ports import ActivitySource, ContextProvider, Gate, ProposalSink
-from edge.records import Decision, Observation, stable_id
+from edge.records import NO_ADAPTATION, Adaptation, Decision, Observation, stable_id
 from edge.store import Store
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PROPOSAL_TTL_S: float = RelaySettings.model_fields["proposal_ttl_s"].default
+"""The configured default (``relay.proposal_ttl_s``), for loops built without settings."""
+
 
 class Loop:
-    """Decides, per observation, to propose or stay silent. Not thread-safe: one loop per hub."""
+    """Decides, per observation, to propose or stay silent. Not thread-safe: one loop per hub.
+
+    ``adaptation(desktop)`` (None: no adaptation) is asked once a task is on
+    the table; its raise is added to the gate's task threshold (capped at
+    0.99), its extra interval to ``min_interval_s``, and a suppressed task
+    scores 0.0 and is not proposed.
+    """
 
     def __init__(
         self,
@@ -37,7 +52,8 @@ class Loop:
         sinks: Iterable[ProposalSink] = (),
         window: int = 8,
         min_interval_s: float = 0.0,
-        proposal_ttl_s: float = 120.0,
+        proposal_ttl_s: float = DEFAULT_PROPOSAL_TTL_S,
+        adaptation: Callable[[str], Adaptation] | None = None,
     ) -> None:
         self.agent = agent
         self.clock = clock
@@ -48,6 +64,7 @@ class Loop:
         self.window = window
         self.min_interval_s = min_interval_s
         self.proposal_ttl_s = proposal_ttl_s
+        self.adaptation = adaptation
         self._windows: dict[str, deque[Observation]] = {}
         self._last_proposal: dict[str, float] = {}
 
@@ -94,11 +111,17 @@ class Loop:
             return decision
         decision.response, decision.llm_called = response, True
         if response.task:
+            adapt = self.adaptation(obs.desktop) if self.adaptation is not None else NO_ADAPTATION
             task_score = self.gate.task_scores(window, [response.task])[0] if self.gate else None
+            suppressed = adapt.suppressed(response.task)
+            if suppressed:
+                task_score = 0.0
             decision.candidates.append((response.task, task_score))
-            cleared = self.gate is None or (task_score is not None and task_score >= self.gate.task_threshold)
+            cleared = not suppressed and (
+                self.gate is None or (task_score is not None and task_score >= self._task_threshold(adapt))
+            )
             last = self._last_proposal.get(obs.desktop)
-            rested = last is None or now - last >= self.min_interval_s
+            rested = last is None or now - last >= self.min_interval_s + adapt.interval_extra_s
             if cleared and rested:
                 decision.proposed, decision.task = True, response.task
                 decision.score = task_score
@@ -110,8 +133,15 @@ class Loop:
             self._publish(decision, self.clock.now())
         return decision
 
+    def _task_threshold(self, adapt: Adaptation) -> float:
+        assert self.gate is not None
+        if self.adaptation is None:
+            return self.gate.task_threshold
+        return min(0.99, self.gate.task_threshold + adapt.threshold_raise)
+
     def _publish(self, decision: Decision, now: float) -> None:
         assert decision.response is not None and decision.proposal_id is not None
+        decision.created_at, decision.expires_at = now, now + self.proposal_ttl_s
         if self.store is not None:
             self.store.add_proposal(
                 decision.proposal_id,

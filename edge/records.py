@@ -7,6 +7,7 @@ These are the shapes every module agrees on. They carry no behaviour beyond
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,6 +78,8 @@ class Decision:
     ``score`` is the reward model's P(valid) of the chosen action (the task, or
     silence when nothing is proposed), None while no reward model is loaded.
     ``llm_called`` tells whether the (expensive) LLM ran for this event.
+    A proposal carries the unix times the loop stamped it with: ``created_at``
+    (after the LLM ran) and ``expires_at`` (``created_at`` + the proposal TTL).
     """
 
     observation: Observation
@@ -89,6 +92,8 @@ class Decision:
     proposal_id: str | None = None
     silence_score: float | None = None
     candidates: list[tuple[str, float | None]] = field(default_factory=list)
+    created_at: float | None = None
+    expires_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The `proactive replay --json` line: time, event, proposed, task, score, latency_ms."""
@@ -100,6 +105,49 @@ class Decision:
             "score": None if self.score is None else round(self.score, 4),
             "latency_ms": round(self.latency_ms, 1),
         }
+
+
+def _nothing_suppressed(task: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """How a desktop's past answers adjust the loop's next decision for it.
+
+    ``threshold_raise`` is added to the gate's task threshold, ``interval_extra_s``
+    to the minimum interval between proposals; ``suppressed(task)`` is True for
+    a task too similar to one the user rejected recently.
+    """
+
+    threshold_raise: float = 0.0
+    interval_extra_s: float = 0.0
+    suppressed: Callable[[str], bool] = _nothing_suppressed
+
+
+NO_ADAPTATION = Adaptation()
+
+
+@dataclass(frozen=True)
+class HelpResult:
+    """The help written for an accepted proposal (kind: answer, snippet, summary or checklist)."""
+
+    proposal_id: str
+    desktop: str
+    task: str
+    kind: str
+    text: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class VerdictApplied:
+    """What the hub did with one answer to a proposal: the verdict, and the result to send for an accept."""
+
+    proposal_id: str
+    desktop: str
+    verdict: str
+    result: HelpResult | None = None
 
 
 @dataclass

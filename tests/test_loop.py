@@ -4,8 +4,10 @@ import pytest
 
 from edge.agent import Agent
 from edge.clock import FakeClock
+from edge.config import Settings
 from edge.errors import ModelError
 from edge.loop import Loop
+from edge.records import Adaptation
 from edge.store import Store
 from tests.doubles import ListSink, QueuedLLM, RuleGate, obs, response
 
@@ -72,3 +74,76 @@ def test_unusable_llm_output_means_silence_and_the_loop_goes_on(caplog: pytest.L
     assert d.llm_called and not d.proposed and d.task is None
     assert store.count("observations") == 1 and store.count("proposals") == 0
     assert "not JSON" in caplog.text
+
+
+def test_a_proposal_carries_its_created_and_expires_times() -> None:
+    clock = FakeClock(1000.0)
+    store, sink = Store.memory(), ListSink()
+    llm = QueuedLLM([response("Explain the error")])
+    loop = Loop(Agent(llm), clock, store=store, sinks=[sink], proposal_ttl_s=30.0)
+    d = loop.step(obs("stuck", 1))
+    assert d.proposed and (d.created_at, d.expires_at) == (1000.0, 1030.0)
+    row = store.get_proposal(d.proposal_id or "")
+    assert row is not None and (row["created_at"], row["expires_at"]) == (1000.0, 1030.0)
+    assert sink.sent == [d]
+    silent = Loop(Agent(QueuedLLM([response(None)])), clock).step(obs("typing", 2))
+    assert silent.created_at is None and silent.expires_at is None
+
+
+def test_the_default_ttl_is_the_configured_one() -> None:
+    assert Loop(Agent(QueuedLLM()), FakeClock()).proposal_ttl_s == Settings().relay.proposal_ttl_s
+
+
+def test_adaptation_raises_the_threshold_per_desktop() -> None:
+    asked: list[str] = []
+
+    def adaptation(desktop: str) -> Adaptation:
+        asked.append(desktop)
+        return Adaptation(threshold_raise=0.2 if desktop == "d1" else 0.0)
+
+    gate = RuleGate({}, task_score=0.6, default=0.1)
+    loop, _, _, sink = make([response("Help"), response("Help")], gate=gate, adaptation=adaptation)
+    held = loop.step(obs("stuck", 1))
+    other = loop.step(obs("stuck", 2, desktop="d2"))
+    assert not held.proposed and held.candidates == [("Help", 0.6)]
+    assert other.proposed and asked == ["d1", "d2"] and len(sink.sent) == 1
+
+
+def test_adaptation_threshold_is_capped_below_one() -> None:
+    gate = RuleGate({}, task_score=0.995, default=0.1)
+    loop, *_ = make([response("Help")], gate=gate, adaptation=lambda d: Adaptation(threshold_raise=0.9))
+    assert loop.step(obs("stuck", 1)).proposed  # 0.5 + 0.9 is capped at 0.99
+
+
+def test_adaptation_lengthens_the_minimum_interval() -> None:
+    clock = FakeClock()
+    loop = Loop(
+        Agent(QueuedLLM([response("a"), response("b"), response("c")])),
+        clock,
+        min_interval_s=10,
+        adaptation=lambda d: Adaptation(interval_extra_s=50),
+    )
+    assert loop.step(obs("x", 1)).proposed
+    clock.advance(30)
+    assert not loop.step(obs("y", 2)).proposed  # 30 s < 10 + 50
+    clock.advance(30)
+    assert loop.step(obs("z", 3)).proposed
+
+
+def test_a_suppressed_task_scores_zero_and_is_not_proposed() -> None:
+    checked: list[str] = []
+
+    def suppressed(task: str) -> bool:
+        checked.append(task)
+        return "photos" in task
+
+    adapt = Adaptation(suppressed=suppressed)
+    for gate in (None, RuleGate({}, task_score=0.9, default=0.1)):
+        loop, _, store, sink = make(
+            [response("Rename the photos"), response("Tidy the desk")], gate=gate, adaptation=lambda d: adapt
+        )
+        d = loop.step(obs("a", 1))
+        assert d.llm_called and not d.proposed and d.candidates == [("Rename the photos", 0.0)]
+        assert loop.step(obs("b", 2)).proposed
+        assert store.count("proposals") == 1 and len(sink.sent) == 1
+    assert checked == ["Rename the photos", "Tidy the desk"] * 2
