@@ -322,27 +322,25 @@ def run(
 
 
 def _run_relay(settings: Settings, src: Any, show: Any, should_stop: Any, source_down: Any) -> None:
-    """`proactive run` with the MQTT relay (edge.relay.attach): desktops' activity + the local source."""
+    """`proactive run` serving the desktops over MQTT (`Hub.run`): their activity + the local source."""
     from edge.hub import Hub
-    from edge.relay import attach
 
     finite = src is not None and settings.source.kind == "trace"
-    with Hub(settings) as hub:
-        service = attach(hub, local_source=src)
-        for note in service.notes:
+    with Hub(settings, serve=True) as hub:
+        for note in hub.start():
             click.echo(note, err=True)
         click.echo(
-            f"relay: {service.status()['broker']}, broker {settings.relay.host}:{settings.relay.port}",
+            f"relay: {hub.status()['broker']}, broker {settings.relay.host}:{settings.relay.port}",
             err=True,
         )
         try:
-            with service:
-                service.run(
-                    on_decision=show,
-                    should_stop=lambda: should_stop() or (finite and src.exhausted),
-                    on_source_error=source_down,
-                    poll_interval_s=settings.activitywatch.poll_interval_s,
-                )
+            hub.run(
+                local_source=src,
+                on_decision=show,
+                should_stop=lambda: should_stop() or (finite and src.exhausted),
+                on_source_error=source_down,
+                poll_interval_s=settings.activitywatch.poll_interval_s,
+            )
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
         finally:
@@ -351,18 +349,16 @@ def _run_relay(settings: Settings, src: Any, show: Any, should_stop: Any, source
 
 
 def _make_source(settings: Settings) -> Any:
+    from edge.clock import SystemClock
     from edge.errors import ConfigError
+    from edge.sources.activitywatch import ActivityWatchSource
+    from edge.sources.trace import TraceSource, load_trace
+    from edge.store import Store
 
     if settings.source.kind == "trace":
-        from edge.sources.trace import TraceSource, load_trace
-
         if settings.source.trace is None:
             raise ConfigError("source.kind is 'trace' but no trace file is set.", "Pass --trace FILE.")
         return TraceSource(load_trace(settings.source.trace, desktop=settings.desktop))
-    from edge.clock import SystemClock
-    from edge.sources.activitywatch import ActivityWatchSource
-    from edge.store import Store
-
     return ActivityWatchSource(settings, Store.open(store_path()), SystemClock())
 
 

@@ -5,6 +5,10 @@ hub over the relay, shows each proposal (a native notification with Accept and
 Reject buttons, or on the console with ``--console``), and publishes the
 answer. No answer before the proposal's ``expires_at`` is sent as ``ignored``.
 Results of accepted proposals are shown when the hub publishes them.
+
+`build_companion` is the companion process's one composition root: store,
+UI, local source and relay are built here from `Settings` and handed to
+`Companion`.
 """
 
 from __future__ import annotations
@@ -17,14 +21,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from edge.clock import Clock
-from edge.config import Settings
+from edge.clock import Clock, SystemClock
+from edge.config import Settings, store_path
 from edge.errors import EdgeError, SourceError
+from edge.mqtt.client import make_relay
+from edge.mqtt.links import DesktopLink
+from edge.mqtt.relay import Relay
+from edge.mqtt.topics import check_name
 from edge.ports import ActivitySource
 from edge.records import Observation
-from edge.relay import DesktopLink, Relay
+from edge.sources.activitywatch import ActivityWatchSource
+from edge.sources.trace import TraceSource, load_trace
+from edge.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +134,7 @@ class NotifierUI:
 
     def __init__(self, app_name: str = "proactive-edge") -> None:
         try:
-            from desktop_notifier import DesktopNotifier
+            from desktop_notifier import DesktopNotifier  # noqa: PLC0415 -- the optional `desktop` extra
         except ImportError as e:
             raise EdgeError("desktop-notifier is not installed.", "pip install desktop-notifier") from e
         if sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
@@ -147,8 +158,8 @@ class NotifierUI:
     @staticmethod
     async def _has_server() -> bool:
         try:
-            from dbus_fast import Message
-            from dbus_fast.aio import MessageBus
+            from dbus_fast import Message  # noqa: PLC0415 -- comes with the optional `desktop` extra
+            from dbus_fast.aio import MessageBus  # noqa: PLC0415
 
             bus = await MessageBus().connect()
             reply = await bus.call(
@@ -167,7 +178,7 @@ class NotifierUI:
             return False
 
     def show_proposal(self, proposal: dict[str, Any], now: float) -> None:
-        from desktop_notifier import Button
+        from desktop_notifier import Button  # noqa: PLC0415 -- the optional `desktop` extra
 
         pid = proposal["id"]
 
@@ -297,16 +308,84 @@ class Companion:
 
 
 def activitywatch_source(
-    settings: Settings, name: str, store: Any, clock: Clock
+    settings: Settings, name: str, store: Store, clock: Clock
 ) -> tuple[ActivitySource | None, str]:
     """The local ActivityWatch source for this desktop, or None with the reason."""
-    try:
-        from edge.sources.activitywatch import ActivityWatchSource
-    except ImportError:
-        return None, "The ActivityWatch source is not installed in this build: forwarding nothing."
     local = settings.model_copy(update={"desktop": name})
     try:
         src: ActivitySource = ActivityWatchSource(local, store, clock)
     except EdgeError as e:
         return None, f"ActivityWatch unavailable ({e.msg}): forwarding nothing."
     return src, ""
+
+
+class PacedTrace:
+    """A trace source that gives one event per ``interval`` seconds, attributed to ``name`` (demos, tests)."""
+
+    def __init__(self, path: Path, name: str, interval: float) -> None:
+        self.inner = TraceSource(load_trace(path, desktop=name))
+        self.name = self.inner.name
+        self.interval = interval
+        self._next = 0.0
+
+    def fetch(self) -> list[Observation]:
+        if time.monotonic() < self._next:
+            return []
+        self._next = time.monotonic() + self.interval
+        return self.inner.fetch()
+
+    def commit(self) -> None:
+        self.inner.commit()
+
+    @property
+    def exhausted(self) -> bool:
+        return self.inner.exhausted
+
+
+def make_ui(console: bool, on_note: Callable[[str], None]) -> ProposalUI:
+    """Native notifications, or the console when asked for or when there is no notification service."""
+    if console:
+        return ConsoleUI()
+    try:
+        return NotifierUI()
+    except EdgeError as e:
+        on_note(f"Notifications unavailable ({e.msg}); showing proposals on the console (a/r/i + Enter).")
+        return ConsoleUI()
+
+
+def build_companion(
+    settings: Settings,
+    name: str,
+    *,
+    console: bool = False,
+    trace: Path | None = None,
+    trace_interval: float = 1.0,
+    on_note: Callable[[str], None] | None = None,
+) -> Companion:
+    """The companion for desktop ``name``: its store, UI, local source (a trace or ActivityWatch), relay.
+
+    Raises `RelayError` for a name that cannot be a topic level, `StoreError`
+    when the data directory is unusable.
+    """
+    note = on_note or (lambda msg: log.warning("%s", msg))
+    name = check_name(name)
+    clock = SystemClock()
+    store = Store.open(store_path())
+    ui = make_ui(console, note)
+    source: ActivitySource | None
+    if trace is not None:
+        source = PacedTrace(trace, name, trace_interval)
+    else:
+        source, why = activitywatch_source(settings, name, store, clock)
+        if why:
+            note(why)
+    relay = make_relay(settings, store, "desktop", name, clock)
+    return Companion(
+        name,
+        relay,
+        clock,
+        ui,
+        source=source,
+        poll_interval_s=trace_interval if trace is not None else settings.activitywatch.poll_interval_s,
+        on_note=note,
+    )

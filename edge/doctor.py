@@ -8,11 +8,13 @@ is independent, so one failing never hides another.
 from __future__ import annotations
 
 import shutil
+import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from edge.config import Settings, data_dir
 from edge.errors import EdgeError
+from edge.mqtt.client import probe_broker
 
 
 @dataclass
@@ -77,10 +79,6 @@ def check_gate(settings: Settings) -> Check:
 
 def check_broker(settings: Settings) -> Check:
     """The configured MQTT broker answers; an embedded one may also simply not be started yet."""
-    import socket
-
-    from edge.relay import probe_broker
-
     r = settings.relay
     where = f"{r.host}:{r.port}"
     try:
@@ -95,7 +93,7 @@ def check_broker(settings: Settings) -> Check:
                 "broker",
                 False,
                 f"{where} is taken by something that is not an MQTT broker we can use: {e.msg}",
-                "Set relay.port to a free port, or relay.broker = \"external\" to use the broker there.",
+                'Set relay.port to a free port, or relay.broker = "external" to use the broker there.',
             )
         return Check("broker", False, e.msg, e.hint)
     return Check("broker", True, f"{r.broker} broker at {where} accepts the configured credentials")

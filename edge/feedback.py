@@ -2,41 +2,44 @@
 
 * accepted -> the task is carried out: the LLM writes the help (an answer, a
   snippet, a summary or a checklist) from the task, the desktop's recent
-  activity and the memory's context; it is stored (``results``) and published
-  on the desktop's ``result`` topic. An acceptance also halves the desktop's
+  activity and the memory's context; it is stored (``results``) and returned
+  for the hub to publish on the desktop's ``result`` topic. An acceptance also halves the desktop's
   current raises (the user welcomes help again).
 * rejected -> stored, and tasks similar to the rejected one (a `Similarity`:
-  embedding cosine when the memory's embedder is installed, token-set Jaccard
-  otherwise) are suppressed on that desktop for ``reject_cooldown_s``.
+  embedding cosine with the hub's shared encoder, token-set Jaccard without
+  one) are suppressed on that desktop for ``reject_cooldown_s``.
 * ignored (no answer before ``expires_at``; the companion says so, and the hub
   decides it itself ``expiry_grace_s`` later when the desktop is gone) -> the
   reward gate's task threshold rises and the minimum interval between
   proposals grows, both bounded and both halving every ``decay_half_life_s``.
 
 Every adaptation is a row in ``adaptations``; the per-desktop state is in
-``feedback_state`` and is shown by ``proactive status --json``. Time comes
-from the injected `Clock`. Handlers run on the hub's loop thread (the LLM is
-not thread-safe).
+``feedback_state`` and is shown by ``proactive status --json`` (the SQL is in
+`edge.store.feedback`). The loop learns the current state through
+`FeedbackManager.adaptation`, the callable it is given. This room publishes
+nothing: `FeedbackManager.handle` returns a `VerdictApplied` with the result
+to send, and the hub sends it. Time comes from the injected `Clock`. Handlers
+run on the hub's loop thread (the LLM is not thread-safe).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from edge.clock import Clock
 from edge.config import FeedbackSettings
 from edge.errors import EdgeError, StoreError
 from edge.llm import LLM, Message
-from edge.ports import ContextProvider, Gate
-from edge.records import Observation, stable_id
+from edge.ports import ContextProvider, Embedder
+from edge.records import Adaptation, HelpResult, VerdictApplied, stable_id
 from edge.store import Store
+from edge.store.feedback import AdaptState, FeedbackStore
 
 log = logging.getLogger(__name__)
-
 RESULT_KINDS = ("answer", "snippet", "summary", "checklist")
 
 
@@ -94,75 +97,11 @@ class EmbeddingSimilarity:
         return [float(v) for v in (vecs[1:] @ vecs[0])]
 
 
-def make_similarity(memory: object | None = None) -> Similarity:
-    """Embedding similarity from the memory's embedder (or the shipped MiniLM), else Jaccard.
-
-    ``memory`` (the hub's memory stream) is reused when it has an ``embedder``
-    with ``embed(texts)``, so the model is loaded once.
-    """
-    embedder = getattr(memory, "embedder", None)
-    embed = getattr(embedder, "embed", None)
-    if callable(embed):
-        return EmbeddingSimilarity(embed)
-    try:
-        from edge.encoder import OnnxEmbedder
-
-        return EmbeddingSimilarity(OnnxEmbedder().embed)
-    except (ImportError, EdgeError) as e:  # the embedder is optional here: fall back, say why
-        log.info("feedback: no embedder (%s); using token Jaccard similarity", e)
-    return JaccardSimilarity()
-
-
-# ---------------------------------------------------------------- the gate wrapper
-
-
-class AdaptiveGate:
-    """A `Gate` that adds a desktop's threshold raise and zeroes tasks similar to rejected ones.
-
-    Without an inner reward gate it never asks for silence and scores tasks
-    1.0 (so only suppression, not the threshold, has an effect).
-    """
-
-    def __init__(self, inner: Gate | None, feedback: FeedbackManager) -> None:
-        self.inner = inner
-        self.feedback = feedback
-        self._desktop = ""
-        self._silence = inner.silence_threshold if inner is not None else 1.0
-        self._task = inner.task_threshold if inner is not None else 0.5
-
-    @property
-    def silence_threshold(self) -> float:
-        return self.inner.silence_threshold if self.inner is not None else self._silence
-
-    @silence_threshold.setter
-    def silence_threshold(self, value: float) -> None:
-        if self.inner is not None:
-            self.inner.silence_threshold = value
-        self._silence = value
-
-    @property
-    def task_threshold(self) -> float:
-        """The base threshold plus the current desktop's (decayed) raise, at most 0.99."""
-        base = self.inner.task_threshold if self.inner is not None else self._task
-        return min(0.99, base + self.feedback.threshold_raise_for(self._desktop))
-
-    @task_threshold.setter
-    def task_threshold(self, value: float) -> None:
-        if self.inner is not None:
-            self.inner.task_threshold = value
-        self._task = value
-
-    def silence_score(self, window: Sequence[Observation]) -> float:
-        self._desktop = window[-1].desktop if window else ""
-        return self.inner.silence_score(window) if self.inner is not None else 0.0
-
-    def task_scores(self, window: Sequence[Observation], tasks: Sequence[str]) -> list[float]:
-        self._desktop = window[-1].desktop if window else ""
-        scores = self.inner.task_scores(window, tasks) if self.inner is not None else [1.0] * len(tasks)
-        return [
-            0.0 if self.feedback.suppressed(self._desktop, t) else s
-            for t, s in zip(tasks, scores, strict=True)
-        ]
+def make_similarity(embedder: Embedder | None) -> Similarity:
+    """Embedding cosine with ``embedder`` (the hub's shared MiniLM), token Jaccard without one."""
+    if embedder is None:
+        return JaccardSimilarity()
+    return EmbeddingSimilarity(embedder.embed)
 
 
 # ---------------------------------------------------------------- the manager
@@ -191,7 +130,6 @@ _KIND_ASK = {
 class FeedbackManager:
     """Turns verdicts into results, suppressions and bounded, decaying raises (see module doc).
 
-    ``publish_result`` receives each result payload (the relay sets it).
     ``llm`` may be None for read-only use (``proactive status``).
     """
 
@@ -203,70 +141,49 @@ class FeedbackManager:
         llm: LLM | None = None,
         memory: ContextProvider | None = None,
         similarity: Similarity | None = None,
-        publish_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.store = store
+        self.tables = FeedbackStore(store)
         self.clock = clock
         self.settings = settings
         self.llm = llm
         self.memory = memory
         self.similarity = similarity or JaccardSimilarity()
-        self.publish_result = publish_result
         self._next_sweep = 0.0
 
     # ------------------------------------------------------------ state
-    def _state(self, desktop: str) -> dict[str, float]:
-        rows = list(self.store.db.table("feedback_state").rows_where("desktop = ?", [desktop]))
-        if not rows:
-            return {"threshold_raise": 0.0, "interval_extra_s": 0.0, "updated_at": self.clock.now()}
-        r = rows[0]
-        return {k: float(r[k]) for k in ("threshold_raise", "interval_extra_s", "updated_at")}
+    def _decay(self, state: AdaptState | None, now: float) -> tuple[float, float]:
+        if state is None:
+            return 0.0, 0.0
+        f = 0.5 ** (max(0.0, now - state.updated_at) / self.settings.decay_half_life_s)
+        return state.threshold_raise * f, state.interval_extra_s * f
 
-    def _decay(self, state: dict[str, float], now: float) -> tuple[float, float]:
-        f = 0.5 ** (max(0.0, now - state["updated_at"]) / self.settings.decay_half_life_s)
-        return state["threshold_raise"] * f, state["interval_extra_s"] * f
-
-    def threshold_raise_for(self, desktop: str) -> float:
-        return self._decay(self._state(desktop), self.clock.now())[0]
-
-    def min_interval_for(self, desktop: str, base_s: float) -> float:
-        return base_s + self._decay(self._state(desktop), self.clock.now())[1]
-
-    def _save(self, desktop: str, raise_: float, extra: float, now: float) -> None:
-        self.store.db.table("feedback_state").upsert(
-            {"desktop": desktop, "threshold_raise": raise_, "interval_extra_s": extra, "updated_at": now},
-            pk="desktop",
-        )
+    def adaptation(self, desktop: str) -> Adaptation:
+        """What ``desktop``'s answers ask of the loop now (the callable the hub gives the `Loop`)."""
+        raise_, extra = self._decay(self.tables.state(desktop), self.clock.now())
+        return Adaptation(raise_, extra, partial(self.suppressed, desktop))
 
     def _log(self, desktop: str, proposal_id: str, verdict: str, kind: str, detail: dict[str, Any]) -> None:
-        now = self.clock.now()
-        self.store.db.table("adaptations").insert(
-            {
-                "id": stable_id("adaptation", proposal_id, kind),
-                "desktop": desktop,
-                "proposal_id": proposal_id,
-                "verdict": verdict,
-                "kind": kind,
-                "detail": json.dumps(detail, ensure_ascii=False),
-                "created_at": now,
-            },
-            replace=True,
+        self.tables.log_adaptation(
+            stable_id("adaptation", proposal_id, kind),
+            desktop,
+            proposal_id,
+            verdict,
+            kind,
+            detail,
+            self.clock.now(),
         )
 
     # ------------------------------------------------------------ suppression
     def suppressed(self, desktop: str, task: str) -> bool:
         """True when ``task`` is similar to a task rejected on ``desktop`` within the cool-down."""
-        rows = list(
-            self.store.db.table("suppressions").rows_where(
-                "desktop = ? and until > ?", [desktop, self.clock.now()]
-            )
-        )
-        if not rows:
+        rejected = self.tables.suppressed_tasks(desktop, self.clock.now())
+        if not rejected:
             return False
         threshold = self.settings.reject_similarity
         if threshold is None:
             threshold = self.similarity.threshold
-        best = max(self.similarity.scores(task, [r["task"] for r in rows]))
+        best = max(self.similarity.scores(task, rejected))
         if best >= threshold:
             log.info(
                 "feedback: %r suppressed on %s (similarity %.2f to a rejected task)", task, desktop, best
@@ -275,8 +192,8 @@ class FeedbackManager:
         return False
 
     # ------------------------------------------------------------ verdicts
-    def handle(self, payload: dict[str, Any]) -> str | None:
-        """Apply one feedback payload (already validated). Returns the verdict applied, None if dropped."""
+    def handle(self, payload: dict[str, Any]) -> VerdictApplied | None:
+        """Apply one feedback payload (already validated). Returns what was applied, None if dropped."""
         pid, desktop, verdict = payload["proposal_id"], payload["desktop"], payload["verdict"]
         prop = self.store.get_proposal(pid)
         if prop is None:
@@ -289,24 +206,20 @@ class FeedbackManager:
             return None
         return self._record(prop, verdict, payload["id"])
 
-    def expire_pending(self, force: bool = False) -> int:
+    def expire_pending(self, force: bool = False) -> list[VerdictApplied]:
         """Mark proposals unanswered past expiry (+ grace) as ignored; at most once a second."""
         now = self.clock.now()
         if not force and now < self._next_sweep:
-            return 0
+            return []
         self._next_sweep = now + 1.0
-        rows = list(
-            self.store.db.table("proposals").rows_where(
-                "status = 'pending' and expires_at < ?", [now - self.settings.expiry_grace_s]
-            )
-        )
-        n = 0
-        for prop in rows:
-            if self._record(prop, "ignored", stable_id("feedback", prop["id"])):
-                n += 1
-        return n
+        applied = []
+        for prop in self.tables.pending_expired_before(now - self.settings.expiry_grace_s):
+            done = self._record(prop, "ignored", stable_id("feedback", prop["id"]))
+            if done is not None:
+                applied.append(done)
+        return applied
 
-    def _record(self, prop: dict[str, Any], verdict: str, feedback_id: str) -> str | None:
+    def _record(self, prop: dict[str, Any], verdict: str, feedback_id: str) -> VerdictApplied | None:
         now = self.clock.now()
         try:
             if not self.store.add_feedback(feedback_id, prop["id"], verdict, prop["desktop"], now):
@@ -314,53 +227,43 @@ class FeedbackManager:
         except StoreError as e:
             log.warning("feedback: dropped %s for %s: %s", verdict, prop["id"], e.msg)
             return None
-        getattr(self, f"_on_{verdict}")(prop, now)
-        return verdict
+        result = None
+        if verdict == "accepted":
+            result = self._on_accepted(prop, now)
+        elif verdict == "rejected":
+            self._on_rejected(prop, now)
+        else:
+            self._on_ignored(prop, now)
+        return VerdictApplied(prop["id"], prop["desktop"], verdict, result)
 
     def _on_ignored(self, prop: dict[str, Any], now: float) -> None:
         s = self.settings
         desktop = prop["desktop"]
-        raise_, extra = self._decay(self._state(desktop), now)
+        raise_, extra = self._decay(self.tables.state(desktop), now)
         raise_ = min(s.max_threshold_raise, raise_ + s.ignored_threshold_step)
         extra = min(s.max_interval_extra_s, extra + s.ignored_interval_step_s)
-        self._save(desktop, raise_, extra, now)
+        self.tables.save_state(desktop, raise_, extra, now)
         self._log(
             desktop, prop["id"], "ignored", "raise", {"threshold_raise": raise_, "interval_extra_s": extra}
         )
 
     def _on_rejected(self, prop: dict[str, Any], now: float) -> None:
         until = now + self.settings.reject_cooldown_s
-        self.store.db.table("suppressions").insert(
-            {
-                "id": stable_id("suppression", prop["id"]),
-                "desktop": prop["desktop"],
-                "task": prop["task"],
-                "proposal_id": prop["id"],
-                "until": until,
-                "created_at": now,
-            },
-            replace=True,
+        self.tables.suppress(
+            stable_id("suppression", prop["id"]), prop["desktop"], prop["task"], prop["id"], until, now
         )
         self._log(prop["desktop"], prop["id"], "rejected", "suppress", {"task": prop["task"], "until": until})
 
-    def _on_accepted(self, prop: dict[str, Any], now: float) -> None:
+    def _on_accepted(self, prop: dict[str, Any], now: float) -> HelpResult:
         desktop = prop["desktop"]
-        raise_, extra = self._decay(self._state(desktop), now)
+        raise_, extra = self._decay(self.tables.state(desktop), now)
         if raise_ or extra:
-            self._save(desktop, raise_ / 2, extra / 2, now)
+            self.tables.save_state(desktop, raise_ / 2, extra / 2, now)
         kind, text = self.execute(prop)
-        result = {
-            "id": stable_id("result", prop["id"]),
-            "proposal_id": prop["id"],
-            "desktop": desktop,
-            "kind": kind,
-            "text": text,
-            "created_at": now,
-        }
-        self.store.db.table("results").insert(result, replace=True)
+        result = HelpResult(prop["id"], desktop, prop["task"], kind, text, now)
+        self.tables.add_result(stable_id("result", prop["id"]), result)
         self._log(desktop, prop["id"], "accepted", "result", {"kind": kind, "chars": len(text)})
-        if self.publish_result is not None:
-            self.publish_result({"schema": 1, **result, "task": prop["task"]})
+        return result
 
     # ------------------------------------------------------------ carrying out a task
     def messages_for(self, prop: dict[str, Any], kind: str) -> list[Message]:
@@ -397,40 +300,24 @@ class FeedbackManager:
         return kind, text.strip()
 
     # ------------------------------------------------------------ reporting
-    def wrap_gate(self, inner: Gate | None) -> AdaptiveGate:
-        return AdaptiveGate(inner, self)
-
     def status(self) -> dict[str, Any]:
         """Per-desktop raises (decayed to now), active suppressions, recent adaptations."""
         now = self.clock.now()
         desktops = {}
-        for r in self.store.db.table("feedback_state").rows:
-            raise_, extra = self._decay(
-                {k: float(r[k]) for k in ("threshold_raise", "interval_extra_s", "updated_at")}, now
-            )
-            desktops[r["desktop"]] = {
+        for desktop, st in self.tables.states().items():
+            raise_, extra = self._decay(st, now)
+            desktops[desktop] = {
                 "threshold_raise": round(raise_, 4),
                 "interval_extra_s": round(extra, 1),
-                "updated_at": r["updated_at"],
+                "updated_at": st.updated_at,
             }
         supp = [
-            {"desktop": r["desktop"], "task": r["task"], "until": r["until"]}
-            for r in self.store.db.table("suppressions").rows_where(
-                "until > ?", [now], order_by="created_at desc"
-            )
+            {"desktop": x.desktop, "task": x.task, "until": x.until}
+            for x in self.tables.active_suppressions(now)
         ]
-        recent = [
-            {**r, "detail": json.loads(r["detail"] or "{}")}
-            for r in self.store.db.table("adaptations").rows_where(
-                order_by="created_at desc, rowid desc", limit=20
-            )
-        ]
-        verdicts = dict(
-            self.store.db.execute("select verdict, count(*) from feedback group by verdict").fetchall()
-        )
         return {
             "desktops": desktops,
             "suppressions": supp,
-            "verdicts": verdicts,
-            "recent": recent,
+            "verdicts": self.tables.verdict_counts(),
+            "recent": self.tables.recent_adaptations(20),
         }

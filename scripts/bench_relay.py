@@ -35,11 +35,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.broker import EmbeddedBroker  # noqa: E402
 from edge.clock import SystemClock  # noqa: E402
 from edge.config import RelaySettings  # noqa: E402
-from edge.relay import HUB, PahoRelay, topic  # noqa: E402
+from edge.mqtt.broker import EmbeddedBroker  # noqa: E402
+from edge.mqtt.client import PahoRelay  # noqa: E402
+from edge.mqtt.topics import HUB, topic  # noqa: E402
 from edge.store import Store  # noqa: E402
+from edge.store.relay import set_synchronous  # noqa: E402
 
 
 def free_port() -> int:
@@ -88,7 +90,7 @@ SYNCHRONOUS: str | None = None
 def _store(path: Path) -> Store:
     store = Store.open(path)
     if SYNCHRONOUS:
-        store.db.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        set_synchronous(store, SYNCHRONOUS)
     return store
 
 

@@ -14,8 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from edge.clock import Clock, SystemClock
 from edge.llm import Message
+from edge.mqtt.client import topic_matches
+from edge.mqtt.payloads import status_payload
+from edge.mqtt.relay import RelayCore
+from edge.mqtt.topics import status_topic
 from edge.records import Decision, Observation
+from edge.store import Store
 
 
 class QueuedLLM:
@@ -212,3 +218,88 @@ class FakeMemory:
 
     def close(self) -> None:
         pass
+
+
+# ---------------------------------------------------------------- mqtt: an in-process bus
+
+
+class MemoryBus:
+    """An in-process broker for unit tests: topic routing, retained messages, last wills."""
+
+    def __init__(self) -> None:
+        self.clients: list[MemoryRelay] = []
+        self.retained: dict[str, bytes] = {}
+        self.published: list[tuple[str, bytes]] = []
+        self.up = True
+
+    def deliver(self, t: str, data: bytes, retain: bool) -> None:
+        self.published.append((t, data))
+        if retain:
+            self.retained[t] = data
+        for c in self.clients:
+            if c.connected and c.wants(t):
+                c.post_message(t, data)
+
+    def connect(self, c: MemoryRelay) -> None:
+        if c not in self.clients:
+            self.clients.append(c)
+        c.set_connected(True)
+        online = json.dumps(status_payload(c.role, c.name, "online", c.clock.now())).encode()
+        for t, data in list(self.retained.items()):
+            if c.wants(t):
+                c.post_message(t, data)
+        self.deliver(c.status_topic, online, True)
+        c.post_connected()
+
+    def stop(self) -> None:
+        """Drop every connection (wills are published) and forget retained messages."""
+        self.up = False
+        for c in self.clients:
+            c.set_connected(False)
+        self.retained.clear()
+
+    def restart(self) -> None:
+        self.up = True
+        for c in self.clients:
+            if c.started:
+                self.connect(c)
+
+
+class MemoryRelay(RelayCore):
+    """`Relay` on a `MemoryBus`: same outbox, inbox and dispatch as `PahoRelay`, no network."""
+
+    def __init__(
+        self, bus: MemoryBus, store: Store, role: str, name: str, clock: Clock | None = None
+    ) -> None:
+        super().__init__(
+            store,
+            f"memory-{role}-{name}",
+            clock or SystemClock(),
+            status_topic(role, name),
+            role,
+            topic_matches,
+        )
+        self.bus = bus
+        self.name = name
+        self.started = False
+        self._mid = 0
+
+    def _send(self, t: str, data: bytes, retain: bool) -> int | None:
+        if not self.bus.up:
+            return None
+        self._mid += 1
+        self.bus.deliver(t, data, retain)
+        self.post_ack(self._mid)
+        return self._mid
+
+    def start(self) -> None:
+        self.started = True
+        if self.bus.up:
+            self.bus.connect(self)
+
+    def close(self) -> None:
+        if self.started and self.bus.up:
+            offline = status_payload(self.role, self.name, "offline", self.clock.now())
+            self.bus.deliver(self.status_topic, json.dumps(offline).encode(), True)
+        self.started = False
+        self.set_connected(False)

@@ -73,77 +73,27 @@ def desktop(
     max_seconds: float | None,
 ) -> None:
     """The desktop companion: forwards activity to the hub and shows its proposals."""
-    from edge.clock import SystemClock
-    from edge.desktop import Companion, ConsoleUI, ProposalUI, activitywatch_source
-    from edge.errors import EdgeError
-    from edge.relay import check_name, make_relay
-    from edge.store import Store
+    from edge.desktop import build_companion
 
     settings = _settings(ctx, _relay_overrides(ctx, host, port))
-    name = check_name(name or settings.desktop)
-    clock = SystemClock()
-    store = Store.open(store_path())
 
     def note(msg: str) -> None:
         click.echo(msg, err=True)
 
-    ui: ProposalUI
-    if console:
-        ui = ConsoleUI()
-    else:
-        try:
-            from edge.desktop import NotifierUI
-
-            ui = NotifierUI()
-        except EdgeError as e:
-            note(f"Notifications unavailable ({e.msg}); showing proposals on the console (a/r/i + Enter).")
-            ui = ConsoleUI()
-    source: Any = None
-    if trace is not None:
-        source = _paced_trace(trace, name, trace_interval)
-    else:
-        source, why = activitywatch_source(settings, name, store, clock)
-        if why:
-            note(why)
-    relay = make_relay(settings, store, "desktop", name, clock)
-    companion = Companion(
-        name,
-        relay,
-        clock,
-        ui,
-        source=source,
-        poll_interval_s=trace_interval if trace is not None else settings.activitywatch.poll_interval_s,
+    companion = build_companion(
+        settings,
+        name or settings.desktop,
+        console=console,
+        trace=trace,
+        trace_interval=trace_interval,
         on_note=note,
     )
-    note(f"desktop {name}: broker {settings.relay.host}:{settings.relay.port}")
+    note(f"desktop {companion.name}: broker {settings.relay.host}:{settings.relay.port}")
     t0 = time.monotonic()
     try:
         companion.run(should_stop=lambda: max_seconds is not None and time.monotonic() - t0 >= max_seconds)
     except KeyboardInterrupt:
         note("stopped")
-
-
-def _paced_trace(path: Path, name: str, interval: float) -> Any:
-    """A trace source that gives one event per ``interval`` seconds, attributed to ``name``."""
-    from edge.sources.trace import TraceSource, load_trace
-
-    class Paced:
-        def __init__(self) -> None:
-            self.inner = TraceSource(load_trace(path, desktop=name))
-            self.name = self.inner.name
-            self._next = 0.0
-
-        def fetch(self) -> list[Any]:
-            if time.monotonic() < self._next:
-                return []
-            self._next = time.monotonic() + interval
-            return self.inner.fetch()
-
-        @property
-        def exhausted(self) -> bool:
-            return self.inner.exhausted
-
-    return Paced()
 
 
 # ------------------------------------------------------------------ broker
@@ -165,7 +115,7 @@ def broker() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the paths and passwords as JSON.")
 def broker_acl(desktops: str, out: Path, port: int, bind: str, hub_user: str, as_json: bool) -> None:
     """Write a mosquitto password file, ACL and config: each desktop reads and writes only its own topics."""
-    from edge.broker import write_mosquitto_files
+    from edge.mqtt.mosquitto import write_mosquitto_files
 
     names = [d.strip() for d in desktops.split(",") if d.strip()]
     files = write_mosquitto_files(names, out, port=port, bind=bind, hub_user=hub_user)
@@ -193,7 +143,7 @@ def broker_acl(desktops: str, out: Path, port: int, bind: str, hub_user: str, as
 @click.pass_context
 def broker_serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run only the embedded (amqtt) broker until interrupted."""
-    from edge.broker import EmbeddedBroker
+    from edge.mqtt.broker import EmbeddedBroker
 
     settings = _settings(ctx, _relay_overrides(ctx, host, port))
     b = EmbeddedBroker(settings.relay.host, settings.relay.port)
@@ -303,27 +253,21 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
     from edge.clock import SystemClock
     from edge.feedback import FeedbackManager
     from edge.store import Store
+    from edge.store.relay import outbox_counts
 
     store = Store.open(db_path)
     try:
-        db = store.db
-        proposals = dict(db.execute("select status, count(*) from proposals group by status").fetchall())
-        outbox: dict[str, dict[str, int]] = {}
-        for owner, status, n in db.execute(
-            "select owner, status, count(*) from relay_outbox group by owner, status"
-        ).fetchall():
-            outbox.setdefault(owner, {})[status] = n
         fb = FeedbackManager(store, SystemClock(), settings.feedback)
         return {
             "data": str(db_path),
             "observations": store.count("observations"),
-            "proposals": proposals,
+            "proposals": fb.tables.proposal_counts(),
             "results": store.count("results"),
             "relay": {
                 "broker": settings.relay.broker,
                 "host": settings.relay.host,
                 "port": settings.relay.port,
-                "outbox": outbox,
+                "outbox": outbox_counts(store),
             },
             "feedback": fb.status(),
         }

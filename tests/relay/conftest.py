@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.broker import EmbeddedBroker
+from edge.mqtt.broker import EmbeddedBroker
 from tests.conftest import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or (

@@ -14,10 +14,12 @@ from edge.clock import SystemClock
 from edge.config import RelaySettings, Settings
 from edge.desktop import Companion, ConsoleUI
 from edge.hub import Hub
-from edge.records import Decision, Observation
-from edge.relay import HubService, PahoRelay, attach
+from edge.mqtt.client import PahoRelay
+from edge.records import Decision
 from edge.store import Store
-from tests.doubles import QueuedLLM
+from tests.doubles import QueuedLLM, obs
+
+__all__ = ["Rig", "make_rig", "obs", "relay_settings"]
 
 
 def relay_settings(port: int, **kw: Any) -> RelaySettings:
@@ -32,22 +34,10 @@ def relay_settings(port: int, **kw: Any) -> RelaySettings:
     return RelaySettings(**{**base, **kw})
 
 
-def obs(text: str, i: int, desktop: str) -> Observation:
-    return Observation(
-        text=text,
-        time=str(1_700_000_000 + i),
-        ts=1_700_000_000.0 + i,
-        desktop=desktop,
-        source="t",
-        key=str(i),
-    )
-
-
 @dataclass
 class Rig:
-    """A hub (QueuedLLM, no reward gate) and one console companion on the same broker."""
+    """A hub serving the broker (QueuedLLM, no reward gate) and one console companion on it."""
 
-    service: HubService
     hub: Hub
     llm: QueuedLLM
     companion: Companion
@@ -61,8 +51,8 @@ class Rig:
         while not until():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out; console so far:\n{self.out.getvalue()}")
-            for o in self.service.tick(0.01):
-                self.decisions.append(self.service.step(o))
+            for o in self.hub.tick(0.01):
+                self.decisions.append(self.hub.loop.step(o))
             self.companion.step(0.01)
 
     def press(self, key: str) -> None:
@@ -71,7 +61,6 @@ class Rig:
 
     def close(self) -> None:
         self.companion.relay.close()
-        self.service.close()
         self.hub.close()
         self.keys.close()
 
@@ -81,9 +70,9 @@ def make_rig(
 ) -> Rig:
     settings = Settings(desktop="hubhost", relay=relay_settings(port, **relay))
     llm = QueuedLLM(llm_replies or [])
-    hub = Hub(settings, db_path=tmp / "hub.db", llm=llm, use_gate=False)
-    service = attach(hub, connect_timeout_s=10)
-    assert service.relay.connected, service.notes
+    hub = Hub(settings, db_path=tmp / "hub.db", llm=llm, use_gate=False, serve=True)
+    notes = hub.start(connect_timeout_s=10)
+    assert hub.relay is not None and hub.relay.connected, notes
     clock = SystemClock()
     dstore = Store.open(tmp / f"{desktop}.db")
     drelay = PahoRelay(settings.relay, dstore, "desktop", desktop, clock)
@@ -93,11 +82,12 @@ def make_rig(
     companion = Companion(desktop, drelay, clock, ui)
     drelay.start()
     assert drelay.wait_connected(10)
-    rig = Rig(service, hub, llm, companion, ui, out, os.fdopen(w, "w"))
+    rig = Rig(hub, llm, companion, ui, out, os.fdopen(w, "w"))
     # both sides see each other's retained "online" before the test starts
     rig.pump(
         lambda: (
-            service.link.desktops.get(desktop, {}).get("state") == "online"
+            hub.link is not None
+            and hub.link.desktops.get(desktop, {}).get("state") == "online"
             and companion.link.hub_state == "online"
         )
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -10,9 +12,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from edge.broker import pbkdf2_sha512_hash, write_mosquitto_files
+from edge.cli import cli
 from edge.clock import SystemClock
-from edge.relay import HUB, PahoRelay, topic
+from edge.mqtt.client import PahoRelay
+from edge.mqtt.mosquitto import pbkdf2_sha512_hash, write_mosquitto_files
+from edge.mqtt.topics import HUB, topic
 from edge.store import Store
 from tests.relay.helpers import relay_settings
 
@@ -81,9 +85,6 @@ def test_acl_isolates_desktops(mosquitto: Any, tmp_path: Path, use_tool: bool) -
 
 
 def test_own_hash_matches_mosquitto_format() -> None:
-    import base64
-    import hashlib
-
     h = pbkdf2_sha512_hash("secret", salt=b"0123456789ab")
     _, seven, iters, salt, digest = h.split("$")
     assert seven == "7" and iters == "101"
@@ -92,8 +93,6 @@ def test_own_hash_matches_mosquitto_format() -> None:
 
 
 def test_broker_acl_command(tmp_path: Path) -> None:
-    from edge.cli import cli
-
     res = CliRunner().invoke(
         cli, ["broker", "acl", "--desktops", "alice,bob", "--out", str(tmp_path), "--json"]
     )

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from edge.cli import cli
 from edge.config import Settings
 from edge.hub import Hub
-from edge.relay import attach
 from tests.doubles import QueuedLLM, response
 from tests.relay.helpers import relay_settings
 
@@ -35,8 +34,9 @@ def test_desktop_console_process_against_a_hub(amqtt_broker: Any, tmp_path: Path
         db_path=tmp_path / "hub.db",
         llm=llm,
         use_gate=False,
+        serve=True,
     )
-    service = attach(hub)
+    hub.start()
     env = {
         **os.environ,
         "PROACTIVE_HOME": str(tmp_path / "desk"),
@@ -68,14 +68,14 @@ def test_desktop_console_process_against_a_hub(amqtt_broker: Any, tmp_path: Path
         deadline = time.monotonic() + 20
         decisions = []
         while not decisions and time.monotonic() < deadline:
-            decisions += [service.step(o) for o in service.tick(0.05)]
+            decisions += [hub.loop.step(o) for o in hub.tick(0.05)]
         assert decisions and decisions[0].proposed and decisions[0].observation.desktop == "bob"
         line = proc.stdout.readline()
         assert line.startswith("[proposal ") and "Summarise notes.md" in line
         proc.stdin.write("a\n")
         proc.stdin.flush()
         while hub.store.count("results") == 0 and time.monotonic() < deadline:
-            service.tick(0.05)
+            hub.tick(0.05)
         rest = ""
         while "[result" not in rest and time.monotonic() < deadline:
             rest += proc.stdout.readline()
@@ -84,7 +84,6 @@ def test_desktop_console_process_against_a_hub(amqtt_broker: Any, tmp_path: Path
     finally:
         proc.kill()
         proc.wait(10)
-        service.close()
         hub.close()
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from edge.commands.relay import status_info
 from edge.config import Settings
+from edge.store.feedback import FeedbackStore
 from tests.doubles import response
 from tests.relay.conftest import BrokerHandle
 from tests.relay.helpers import make_rig, obs, relay_settings
@@ -30,7 +31,8 @@ def test_propose_answer_adapt_cycle(broker: BrokerHandle, tmp_path: Path) -> Non
         proposal_ttl_s=3.0,
     )
     try:
-        c, svc, store = rig.companion, rig.service, rig.hub.store
+        c, hub, store = rig.companion, rig.hub, rig.hub.store
+        assert hub.feedback is not None
 
         # 1. activity -> proposal on the console -> accepted -> the LLM writes a summary -> result shown
         c.forward([obs("The user opens quarterly_report.pdf and scrolls for ten minutes", 1, "alice")])
@@ -58,24 +60,22 @@ def test_propose_answer_adapt_cycle(broker: BrokerHandle, tmp_path: Path) -> Non
         c.forward([obs("The user edits RELEASE_NOTES.md", 4, "alice")])
         rig.pump(lambda: len(c.pending) == 1)
         rig.pump(lambda: not c.pending, timeout=10)  # the companion counts it as ignored at expiry
-        rig.pump(lambda: store.db.table("feedback_state").count == 1)
+        rig.pump(lambda: store.count("feedback_state") == 1)
         assert "[expired" in rig.out.getvalue()
-        st = svc.feedback.status()["desktops"]["alice"]
+        st = hub.feedback.status()["desktops"]["alice"]
         assert st["threshold_raise"] == pytest.approx(0.05, abs=1e-3)
         assert st["interval_extra_s"] == pytest.approx(120, abs=1)
-        assert svc.feedback.min_interval_for("alice", 0.0) == pytest.approx(120, abs=1)
+        assert hub.feedback.adaptation("alice").interval_extra_s == pytest.approx(120, abs=1)
 
         # 4. the longer interval now holds back the next proposal
         c.forward([obs("The user writes an e-mail about Friday", 5, "alice")])
         rig.pump(lambda: len(rig.decisions) == 5)
         assert rig.decisions[-1].llm_called and not rig.decisions[-1].proposed
 
-        verdicts = {r["proposal_id"]: r["verdict"] for r in store.db.table("feedback").rows}
-        assert sorted(verdicts.values()) == ["accepted", "ignored", "rejected"]
+        assert FeedbackStore(store).verdict_counts() == {"accepted": 1, "ignored": 1, "rejected": 1}
         assert [a for _, a in c.answered] == ["accepted", "rejected", "ignored"]
 
         # 5. everything is visible in `proactive status --json`
-        rig.hub.store.db.conn.commit()
         info = status_info(Settings(relay=relay_settings(broker.port)), tmp_path / "hub.db")
         assert info["feedback"]["desktops"]["alice"]["interval_extra_s"] > 100
         assert info["feedback"]["suppressions"][0]["task"] == "Write a python script to rename the photos"

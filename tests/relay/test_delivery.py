@@ -12,8 +12,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge.clock import SystemClock
-from edge.relay import HUB, PahoRelay, topic
+from edge.mqtt.client import PahoRelay
+from edge.mqtt.topics import HUB, topic
 from edge.store import Store
+from tests.doubles import response
 from tests.relay.conftest import BrokerHandle
 from tests.relay.helpers import make_rig, obs, relay_settings
 
@@ -129,9 +131,9 @@ def test_outbox_survives_a_hub_restart_while_the_broker_is_down(amqtt_broker: An
 def test_malformed_payloads_are_dropped_and_the_hub_stays_up(
     broker: BrokerHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.doubles import response
-
     rig = make_rig(tmp_path, broker.port, llm_replies=[response(None)])
+    relay = rig.hub.relay
+    assert relay is not None
     raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="vandal")
     raw.connect("127.0.0.1", broker.port)
     raw.loop_start()
@@ -168,7 +170,7 @@ def test_malformed_payloads_are_dropped_and_the_hub_stays_up(
         ),
     ]
     try:
-        with caplog.at_level(logging.WARNING, logger="edge.relay"):
+        with caplog.at_level(logging.WARNING, logger="edge.mqtt"):
             for t, payload in bad:
                 raw.publish(t, payload, qos=1).wait_for_publish(5)
             # feedback for a proposal that does not exist: well-formed, dropped by the feedback room
@@ -186,8 +188,8 @@ def test_malformed_payloads_are_dropped_and_the_hub_stays_up(
                 ),
                 qos=1,
             ).wait_for_publish(5)
-            rig.pump(lambda: rig.service.relay.dropped >= len(bad))
-        assert rig.service.relay.dropped == len(bad)
+            rig.pump(lambda: relay.dropped >= len(bad))
+        assert relay.dropped == len(bad)
         reasons = " ".join(r.getMessage() for r in caplog.records)
         for why in (
             "not UTF-8 JSON",
@@ -203,7 +205,7 @@ def test_malformed_payloads_are_dropped_and_the_hub_stays_up(
         # the hub is still up and handles the next good message
         rig.companion.forward([obs("The user opens a terminal", 1, "alice")])
         rig.pump(lambda: len(rig.decisions) == 1)
-        assert rig.decisions[0].llm_called and rig.service.relay.connected
+        assert rig.decisions[0].llm_called and relay.connected
     finally:
         raw.loop_stop()
         raw.disconnect()

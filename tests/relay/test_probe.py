@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from edge.broker import EmbeddedBroker, write_mosquitto_files
 from edge.config import Settings
 from edge.doctor import check_broker
 from edge.errors import RelayError
-from edge.relay import probe_broker
+from edge.mqtt.broker import EmbeddedBroker
+from edge.mqtt.client import probe_broker
+from edge.mqtt.mosquitto import write_mosquitto_files
 from tests.conftest import free_port
 from tests.relay.helpers import relay_settings
 

@@ -11,11 +11,12 @@ from edge import doctor
 from edge.clock import FakeClock
 from edge.config import Settings
 from edge.errors import EdgeError, RelayError, StoreError
-from edge.relay import HUB, MemoryBus, MemoryRelay, feedback_payload, topic
+from edge.mqtt.payloads import feedback_payload
+from edge.mqtt.topics import HUB, topic
 from edge.store import Store
 from edge.store.dashboard import ProposalFilter, query_proposals
 from edge.store.memory import NewMemory
-from tests.doubles import FakePublisher, HashEmbedder
+from tests.doubles import FakePublisher, HashEmbedder, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tui import memory, relay
 from tui.dashboard import StoreDashboard

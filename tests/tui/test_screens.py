@@ -19,10 +19,11 @@ from edge.cli import cli
 from edge.clock import FakeClock
 from edge.config import Settings
 from edge.feedback import FeedbackManager
-from edge.relay import HUB, HubLink, MemoryBus, MemoryRelay, topic
+from edge.mqtt.links import HubLink
+from edge.mqtt.topics import HUB, topic
 from edge.store import Store
 from edge.store.dashboard import ProposalFilter, query_proposals
-from tests.doubles import FakeMemory, FakePublisher
+from tests.doubles import FakeMemory, FakePublisher, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tests.tui.test_annotation import session
 from tui.app import AUTO, ProactiveApp
@@ -451,7 +452,7 @@ def test_cli_offers_tui_through_the_entry_point() -> None:
 
 def test_core_does_not_import_the_ui() -> None:
     code = (
-        "import sys, edge.cli, edge.store, edge.doctor, edge.relay, edge.memory.stream; "
+        "import sys, edge.cli, edge.store, edge.doctor, edge.hub, edge.memory.stream; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'tui', 'textual'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,0 +1,129 @@
+"""The MQTT relay's tables: ``relay_outbox`` (durable outgoing queue) and ``relay_inbox`` (ids seen).
+
+Each relay client has its own ``owner`` name, so the hub, a companion and the
+dashboard may share one file without seeing each other's messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.store.core import Store
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One outgoing message waiting in the outbox."""
+
+    id: str
+    topic: str
+    payload: str
+    retain: bool
+
+
+class Outbox:
+    """Durable queue of outgoing messages in the store (table ``relay_outbox``), per owner."""
+
+    def __init__(self, store: Store, owner: str) -> None:
+        self.db = store.db
+        self.table = store.db.table("relay_outbox")
+        self.owner = owner
+
+    def put(
+        self, msg_id: str, t: str, data: str, retain: bool, peer: str, expires_at: float | None, now: float
+    ) -> bool:
+        """Queue a message; False when this id is already known (then nothing changes)."""
+        if self.table.count_where("owner = ? and id = ?", [self.owner, msg_id]):
+            return False
+        self.table.insert(
+            {
+                "owner": self.owner,
+                "id": msg_id,
+                "topic": t,
+                "payload": data,
+                "retain": int(retain),
+                "peer": peer,
+                "status": "queued",
+                "created_at": now,
+                "sent_at": None,
+                "expires_at": expires_at,
+            }
+        )
+        return True
+
+    def queued(self, now: float) -> list[QueuedMessage]:
+        """Queued messages oldest first; expired ones are set aside (status ``expired``) and skipped."""
+        self.db.execute(
+            "update relay_outbox set status = 'expired' where owner = ? and status = 'queued' "
+            "and expires_at is not null and expires_at <= ?",
+            [self.owner, now],
+        )
+        return [
+            QueuedMessage(r["id"], r["topic"], r["payload"], bool(r["retain"]))
+            for r in self.table.rows_where(
+                "owner = ? and status = 'queued'", [self.owner], order_by="created_at, rowid"
+            )
+        ]
+
+    def mark_sent(self, msg_id: str, now: float) -> None:
+        self.db.execute(
+            "update relay_outbox set status = 'sent', sent_at = ? "
+            "where owner = ? and id = ? and status = 'queued'",
+            [now, self.owner, msg_id],
+        )
+
+    def requeue_peer(self, peer: str, since: float, now: float) -> int:
+        """Queue again what was sent to ``peer`` after ``since`` and has not expired; return how many."""
+        cur = self.db.execute(
+            "update relay_outbox set status = 'queued' where owner = ? and peer = ? and status = 'sent' "
+            "and sent_at >= ? and (expires_at is null or expires_at > ?)",
+            [self.owner, peer, since, now],
+        )
+        return int(cur.rowcount)
+
+    def prune(self, before: float) -> None:
+        self.db.execute(
+            "delete from relay_outbox where owner = ? and status != 'queued' and created_at < ?",
+            [self.owner, before],
+        )
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute(
+            "select status, count(*) from relay_outbox where owner = ? group by status", [self.owner]
+        ).fetchall()
+        return {str(s): int(n) for s, n in rows}
+
+
+class Inbox:
+    """Ids already handled (table ``relay_inbox``), so a redelivered message is dropped."""
+
+    def __init__(self, store: Store, owner: str) -> None:
+        self.db = store.db
+        self.owner = owner
+
+    def first_time(self, msg_id: str, t: str, now: float) -> bool:
+        cur = self.db.execute(
+            "insert or ignore into relay_inbox (owner, id, topic, received_at) values (?, ?, ?, ?)",
+            [self.owner, msg_id, t, now],
+        )
+        return bool(cur.rowcount)
+
+    def prune(self, before: float) -> None:
+        self.db.execute("delete from relay_inbox where owner = ? and received_at < ?", [self.owner, before])
+
+
+def outbox_counts(store: Store) -> dict[str, dict[str, int]]:
+    """Every owner's outbox by status: ``{owner: {status: n}}`` (for ``proactive status``)."""
+    out: dict[str, dict[str, int]] = {}
+    for owner, status, n in store.db.execute(
+        "select owner, status, count(*) from relay_outbox group by owner, status"
+    ).fetchall():
+        out.setdefault(str(owner), {})[str(status)] = int(n)
+    return out
+
+
+def set_synchronous(store: Store, mode: str) -> None:
+    """Set SQLite's ``synchronous`` pragma (``full`` or ``normal``): the outbox's durability per publish."""
+    if mode.lower() not in ("full", "normal", "off", "extra"):
+        raise ValueError(f"unknown synchronous mode {mode!r}")
+    store.db.execute(f"PRAGMA synchronous = {mode}")
