@@ -230,11 +230,11 @@ class Hub:
     def status(self) -> dict[str, Any]:
         """The relay's counters, the desktops seen, the broker, the feedback's state."""
         relay, link, feedback = self._serving()
-        running = self.broker is not None and self.broker.running
+        broker = self.broker
         return {
             "relay": relay.stats(),
             "desktops": link.desktops,
-            "broker": self.broker.describe() if self.broker is not None and running else "external",
+            "broker": broker.describe() if broker is not None and broker.running else "external",
             "feedback": {**feedback.status(), "similarity": feedback.similarity.name},
         }
 
