@@ -97,7 +97,7 @@ def test_replay_json_lines_with_the_real_model() -> None:
 
 
 def test_silence_reason_names_what_kept_the_loop_quiet() -> None:
-    from edge.cli import silence_reason
+    from edge.commands.common import silence_reason
     from edge.records import AgentResponse, Decision
 
     o = Observation(text="The user edits a.py", time="1")

@@ -10,15 +10,14 @@ skipped entirely.
 from __future__ import annotations
 
 import statistics
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from edge.bench.agent_metrics import Confusion, timing_outcome
+from edge.bench.replay import OnDecision, replay_each
 from edge.config import Settings
 from edge.llm import LLM
-from edge.records import Decision
 from edge.sources.trace import Trace, load_trace
 
 
@@ -26,35 +25,13 @@ def labelled(trace: Trace) -> bool:
     return any(o.help_needed is not None for o in trace.observations)
 
 
-def replay_traces(
-    traces: Sequence[Trace],
-    settings: Settings,
-    llm: LLM,
-    use_gate: bool = True,
-    on_event: Callable[[str], None] | None = None,
-) -> list[list[Decision]]:
-    """Each trace through the real loop, with its own fresh store and window and one shared model."""
-    from edge.hub import Hub
-
-    out: list[list[Decision]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, trace in enumerate(traces):
-            decisions = []
-            with Hub(settings, db_path=Path(tmp) / f"{i}.db", llm=llm, use_gate=use_gate) as hub:
-                for obs in trace.observations:
-                    decisions.append(hub.loop.step(obs))
-                    if on_event is not None:
-                        on_event(trace.name)
-            out.append(decisions)
-    return out
-
-
 def evaluate_timing(
     files: Sequence[Path],
     settings: Settings,
     llm: LLM,
+    *,
     use_gate: bool = True,
-    on_event: Callable[[str], None] | None = None,
+    on_decision: OnDecision | None = None,
 ) -> dict[str, Any]:
     """Replay ``files`` and return the timing metrics plus a per-trace breakdown.
 
@@ -66,9 +43,8 @@ def evaluate_timing(
     total = Confusion()
     latencies: list[float] = []
     per_trace: list[dict[str, Any]] = []
-    for trace, decisions in zip(
-        traces, replay_traces(traces, settings, llm, use_gate, on_event), strict=True
-    ):
+    replays = replay_each(traces, settings, llm, use_gate=use_gate, on_decision=on_decision)
+    for trace, decisions in zip(traces, replays, strict=True):
         conf = Confusion()
         for d in decisions:
             latencies.append(d.latency_ms)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from edge.commands.common import FILE, FOLDER, emit, json_flag, progress_bar, settings_of
 from edge.commands.lazy import LazyGroup
 
 
@@ -16,45 +16,47 @@ def eval_group() -> None:
     """Evaluate with the published ProactiveBench metrics."""
 
 
-@eval_group.command("timing")
-@click.option(
-    "--traces",
-    "traces_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Folder of traces (shared or upstream format) with per-event help_needed labels.",
+real_only_option = click.option(
+    "--real-only", is_flag=True, help="Skip simulated traces (names starting with sim_)."
 )
-@click.option("--real-only", is_flag=True, help="Skip simulated traces (names starting with sim_).")
+judge_model_option = click.option(
+    "--judge-model", type=FILE, default=None, help="Reward model that judges (default: the configured one)."
+)
+
+
+def _traces_option(help: str) -> Any:
+    return click.option("--traces", "traces_dir", type=FOLDER, required=True, help=help)
+
+
+@eval_group.command("timing")
+@_traces_option("Folder of traces (shared or upstream format) with per-event help_needed labels.")
+@real_only_option
 @click.option("--gate/--no-gate", default=True, help="Use the reward-model gate when one is installed.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_flag()
 @click.pass_context
 def timing_cmd(ctx: click.Context, traces_dir: Path, real_only: bool, gate: bool, as_json: bool) -> None:
     """Replay each trace through the real loop and score proposals against human help_needed labels.
 
     Prints precision, recall, f1, accuracy, false_alarm (= FP/(TP+FP)), events, p50_latency_ms.
     """
-    from rich.console import Console
-    from rich.progress import Progress
-
     from edge.bench.timing import evaluate_timing, labelled
-    from edge.config import load_settings
     from edge.llm import make_llm
-    from edge.sources.trace import load_trace, trace_files
+    from edge.sources.trace import load_trace
 
-    settings = load_settings((ctx.find_root().obj or {}).get("config"))
-    files = [f for f in trace_files(traces_dir) if not (real_only and f.stem.startswith("sim_"))]
+    settings = settings_of(ctx)
+    files = _trace_files(traces_dir, real_only)
     total = sum(len(t.observations) for t in map(load_trace, files) if labelled(t))
     llm = make_llm(settings.llm)
     try:
-        with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
+        with progress_bar(enabled=not as_json) as bar:
             task = bar.add_task("replaying", total=total)
             result = evaluate_timing(
-                files, settings, llm, use_gate=gate, on_event=lambda name: bar.advance(task)
+                files, settings, llm, use_gate=gate, on_decision=lambda d: bar.advance(task)
             )
     finally:
         llm.close()
     if as_json:
-        click.echo(json.dumps(result))
+        emit(result, ensure_ascii=True)
         return
     for key in ("precision", "recall", "f1", "accuracy", "false_alarm"):
         click.echo(f"{key:<15} {result[key]:.3f}")
@@ -62,11 +64,16 @@ def timing_cmd(ctx: click.Context, traces_dir: Path, real_only: bool, gate: bool
     click.echo(f"{'p50_latency_ms':<15} {result['p50_latency_ms']:.1f}")
 
 
+def _trace_files(traces_dir: Path, real_only: bool) -> list[Path]:
+    from edge.sources.trace import trace_files
+
+    return [f for f in trace_files(traces_dir) if not (real_only and f.stem.startswith("sim_"))]
+
+
 def _judge(ctx: click.Context, judge_model: Path | None) -> tuple[Any, float, float]:
-    from edge.config import load_settings
     from edge.gate import make_reward_gate
 
-    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    settings = settings_of(ctx)
     if judge_model is not None:
         settings.reward.model_path = judge_model
     gate = make_reward_gate(settings.reward)
@@ -74,14 +81,9 @@ def _judge(ctx: click.Context, judge_model: Path | None) -> tuple[Any, float, fl
 
 
 @eval_group.command("judge")
-@click.argument("traces_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option(
-    "--judge-model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Reward model that judges (default: the configured one).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.argument("traces_dir", type=FOLDER)
+@judge_model_option
+@json_flag()
 @click.pass_context
 def judge_cmd(ctx: click.Context, traces_dir: Path, judge_model: Path | None, as_json: bool) -> None:
     """Judge other agents' responses in upstream-format traces (lists with agent_response).
@@ -112,21 +114,15 @@ def judge_cmd(ctx: click.Context, traces_dir: Path, judge_model: Path | None, as
 
 
 @eval_group.command("bench")
-@click.option(
-    "--traces",
-    "traces_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Folder of traces.",
-)
+@_traces_option("Folder of traces.")
 @click.option(
     "--judge-model",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     default=None,
     help="Reward model that judges (default: the configured one; see the caveat).",
 )
-@click.option("--real-only", is_flag=True, help="Skip simulated traces (names starting with sim_).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@real_only_option
+@json_flag()
 @click.pass_context
 def bench_cmd(
     ctx: click.Context, traces_dir: Path, judge_model: Path | None, real_only: bool, as_json: bool
@@ -137,17 +133,15 @@ def bench_cmd(
     pass --judge-model for an independent judge.
     """
     from edge.bench.judged import judge_traces
-    from edge.bench.timing import replay_traces
-    from edge.config import load_settings
+    from edge.bench.replay import replay_each
     from edge.llm import make_llm
-    from edge.sources.trace import load_trace, trace_files
+    from edge.sources.trace import load_trace
 
-    settings = load_settings((ctx.find_root().obj or {}).get("config"))
-    files = [f for f in trace_files(traces_dir) if not (real_only and f.stem.startswith("sim_"))]
-    traces = [load_trace(f) for f in files]
+    settings = settings_of(ctx)
+    traces = [load_trace(f) for f in _trace_files(traces_dir, real_only)]
     llm = make_llm(settings.llm)
     try:
-        decided = replay_traces(traces, settings, llm)
+        decided = list(replay_each(traces, settings, llm))
     finally:
         llm.close()
     runs = [
@@ -164,7 +158,7 @@ def bench_cmd(
 
 def _print(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result))
+        emit(result, ensure_ascii=True)
         return
     for key in ("precision", "recall", "f1", "accuracy", "false_alarm"):
         click.echo(f"{key:<12} {result[key]:.3f}")

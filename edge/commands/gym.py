@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from edge.commands.common import FILE, FOLDER, emit, json_flag, progress_bar, settings_of
 
 
 @click.group("gym")
@@ -17,7 +18,7 @@ def gym_group() -> None:
 @click.option(
     "--scene",
     "scene_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     required=True,
     help="Scene seeds (ProactiveBench scenes.yaml format: a list, or one scene).",
 )
@@ -28,11 +29,7 @@ def gym_group() -> None:
     help="Which scene of the file (default: seed mod count).",
 )
 @click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Output folder; an existing run there is resumed.",
+    "--out", "out_dir", type=FOLDER, required=True, help="Output folder; an existing run there is resumed."
 )
 @click.option(
     "--steps", type=click.IntRange(min=1), default=20, show_default=True, help="User events to generate."
@@ -54,7 +51,7 @@ def gym_group() -> None:
     show_default=True,
     help="User reflects every N steps (0: never).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@json_flag("Print a JSON summary.")
 @click.pass_context
 def generate_cmd(
     ctx: click.Context,
@@ -68,11 +65,8 @@ def generate_cmd(
     as_json: bool,
 ) -> None:
     """Run one seeded, resumable episode and write trace, reward rows and ShareGPT data to --out."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from edge.config import load_settings
     from edge.errors import ConfigError
+    from edge.gym.judges import RewardJudge
     from edge.gym.runner import GymRun, Judge, UserJudge, make_rng
     from edge.gym.scenes import load_scenes
     from edge.gym.user import SimulatedUser
@@ -85,23 +79,21 @@ def generate_cmd(
             f"--index {i} but {scene_file} has {len(scenes)} scenes.", f"Use 0..{len(scenes) - 1}."
         )
     scene = scenes[i]
-    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    settings = settings_of(ctx)
     settings.llm.seed = seed
     out_dir.mkdir(parents=True, exist_ok=True)
     with Hub(settings, db_path=out_dir / "gym.db") as hub:
         user = SimulatedUser(scene, hub.llm, make_rng(seed))
         if judge == "reward":
-            from edge.gym.judges import RewardJudge
-
             the_judge: Judge = RewardJudge.from_settings(settings)
         else:
             the_judge = UserJudge(user)
         run = GymRun(scene, out_dir, hub.loop, user, the_judge, seed, steps, reflect_every)
-        with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
+        with progress_bar(enabled=not as_json) as bar:
             task = bar.add_task(f"gym {scene.name}", total=steps, completed=run.step)
             summary = run.run(on_step=lambda n, _text: bar.update(task, completed=n))
     if as_json:
-        click.echo(json.dumps(summary))
+        emit(summary, ensure_ascii=True)
     else:
         click.echo(
             f"{summary['name']}: {summary['events']} events, {summary['reward_rows']} reward rows, "

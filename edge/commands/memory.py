@@ -6,7 +6,6 @@ are imported inside the commands. Expected failures are `EdgeError`s.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,8 @@ from typing import Any
 
 import click
 
-from edge.config import Settings, load_settings
+from edge.commands.common import emit, json_flag, settings_of
+from edge.config import Settings
 from edge.errors import EdgeError
 
 
@@ -23,15 +23,6 @@ class MemoryRequestError(EdgeError):
     """A memory command was given input it cannot use (a bad date, no filter)."""
 
     title = "Invalid memory request"
-
-
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj or {}
-    return load_settings(obj.get("config"))
-
-
-def _emit(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False))
 
 
 def make_embedder() -> Any:
@@ -98,7 +89,7 @@ def memory_group() -> None:
     help="Only these kinds (repeatable).",
 )
 @click.option("--touch", is_flag=True, help="Count this as an access (updates last_accessed).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, best first.")
+@json_flag("One JSON object per line, best first.")
 @click.pass_context
 def search_cmd(
     ctx: click.Context, query: str, k: int | None, kinds: tuple[str, ...], touch: bool, as_json: bool
@@ -108,12 +99,12 @@ def search_cmd(
     Browsing does not change what the agent remembers: last_accessed is only
     updated with --touch.
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_stream(settings) as stream:
         hits = stream.retrieve(query, k=k, kinds=list(kinds) or None, touch=touch)
     for h in hits:
         if as_json:
-            _emit(h.to_json())
+            emit(h.to_json())
         else:
             m, s = h.memory, h.scored
             click.echo(
@@ -125,15 +116,15 @@ def search_cmd(
 
 
 @memory_group.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_flag()
 @click.pass_context
 def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     """Counts by kind, index type and size, reflection progress, the current plan."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_stream(settings) as stream:
         st = stream.stats()
     if as_json:
-        _emit(st)
+        emit(st)
         return
     ix = st["index"]
     click.echo(
@@ -151,15 +142,15 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @memory_group.command("reflect")
-@click.option("--json", "as_json", is_flag=True, help="Print the questions, insights and plan as JSON.")
+@json_flag("Print the questions, insights and plan as JSON.")
 @click.pass_context
 def reflect_cmd(ctx: click.Context, as_json: bool) -> None:
     """Reflect now (whether or not the importance threshold is reached) and refresh the plan."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_stream(settings, with_llm=True) as stream:
         ref = stream.reflect()
     if as_json:
-        _emit(ref.to_json())
+        emit(ref.to_json())
         return
     click.echo(f"re-scored importance of {ref.rescored} records")
     for q in ref.questions:
@@ -178,7 +169,7 @@ def reflect_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--match", "match", default=None, metavar="TEXT", help="Records whose text contains TEXT.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_flag()
 @click.pass_context
 def forget_cmd(
     ctx: click.Context,
@@ -199,7 +190,7 @@ def forget_cmd(
             "Nothing to forget: no filter given.", "Pass --before DATE, --app NAME or --match TEXT."
         )
     ts = parse_when(before) if before else None
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_stream(settings) as stream:
         ids = stream.db.select_ids(before=ts, app=app, match=match)
         if dry_run or not ids:
@@ -210,7 +201,7 @@ def forget_cmd(
             deleted = stream.forget(before=ts, app=app, match=match)
             result = {"matched": len(ids), "deleted": len(deleted), "dry_run": False}
     if as_json:
-        _emit(result)
+        emit(result)
     else:
         verb = "would delete" if dry_run else "deleted"
         n = result["matched"] if dry_run else result["deleted"]
@@ -221,7 +212,7 @@ def forget_cmd(
 @click.pass_context
 def reindex_cmd(ctx: click.Context) -> None:
     """Rebuild the FAISS index from the vectors in SQLite (no re-embedding)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_stream(settings) as stream:
         idx = stream.rebuild_index("requested")
         click.echo(
@@ -231,15 +222,15 @@ def reindex_cmd(ctx: click.Context) -> None:
 
 @click.command("ask")
 @click.argument("question")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer and the memories used as JSON.")
+@json_flag("Print the answer and the memories used as JSON.")
 @click.pass_context
 def ask_cmd(ctx: click.Context, question: str, as_json: bool) -> None:
     """Answer QUESTION about the user from memory (like the Generative Agents interviews)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_stream(settings, with_llm=True) as stream:
         ans = stream.ask(question)
     if as_json:
-        _emit(
+        emit(
             {
                 "question": ans.question,
                 "answer": ans.answer,

@@ -12,40 +12,12 @@ Expected failures are `EdgeError`s; the main CLI prints them and exits 2.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields a ``tick(stage, done, total)`` callback."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def tick(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
-
-        yield tick
+from edge.commands.common import emit, json_flag, stage_progress
 
 
 def _fmt(v: Any) -> str:
@@ -63,15 +35,15 @@ def reward_group() -> None:
 @click.option(
     "--no-cv", is_flag=True, help="Skip cross-validation (thresholds still come from out-of-fold scores)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_flag()
 def train_cmd(data: Path, out: Path, no_cv: bool, as_json: bool) -> None:
     """Cross-validate by trace, train on all rows and export the ONNX head to OUT."""
     from edge.reward_train import train
 
-    with _progress(not as_json) as tick:
+    with stage_progress(not as_json) as tick:
         report = train(data, out, cv=not no_cv, tick=tick)
     if as_json:
-        click.echo(json.dumps(report))
+        emit(report, ensure_ascii=True)
         return
     click.echo(f"wrote {report['model']} ({report['bytes']} bytes), {report['rows']} rows")
     click.echo(f"thresholds: silence {report['silence_threshold']:.3f}, task {report['task_threshold']:.3f}")
@@ -88,7 +60,7 @@ def train_cmd(data: Path, out: Path, no_cv: bool, as_json: bool) -> None:
 @click.option(
     "--model", "model", type=click.Path(path_type=Path), default=None, help="Reward head (default: shipped)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_flag()
 def eval_reward_cmd(data: Path, model: Path | None, as_json: bool) -> None:
     """ProactiveBench reward metrics of the model on DATA: MN, CR, CD, FA, accuracy, precision, recall, F1."""
     from edge.reward import OnnxRewardModel
@@ -96,10 +68,10 @@ def eval_reward_cmd(data: Path, model: Path | None, as_json: bool) -> None:
 
     rows = load_rows(data)
     scorer = OnnxRewardModel(model)
-    with _progress(not as_json) as tick:
+    with stage_progress(not as_json) as tick:
         m = evaluate(rows, scorer, tick)
     if as_json:
-        click.echo(json.dumps(m))
+        emit(m, ensure_ascii=True)
         return
     for k in ("rows", "f1", "precision", "recall", "accuracy", "MN", "CR", "CD", "FA"):
         click.echo(f"{k:>10}  {_fmt(m[k])}")
