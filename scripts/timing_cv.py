@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.bench.agent_metrics import Confusion  # noqa: E402
-from edge.bench.timing import evaluate_timing, labelled  # noqa: E402
+from edge.bench.replay import replay_each  # noqa: E402
+from edge.bench.timing import labelled, timing_metrics  # noqa: E402
 from edge.config import load_settings  # noqa: E402
 from edge.encoder import OnnxEmbedder  # noqa: E402
 from edge.llm import make_llm  # noqa: E402
@@ -77,7 +78,7 @@ def main() -> int:
             head = Path(tmp) / f"{f.stem}.onnx"
             export_onnx(params, head, {"held_out": f.stem})
             settings.reward.model_path = head
-            r = evaluate_timing([f], settings, llm)
+            r = timing_metrics([trace], replay_each([trace], settings, llm))
             conf = Confusion(r["tp"], r["fp"], r["tn"], r["fn"])
             total.tp, total.fp, total.tn, total.fn = (
                 total.tp + conf.tp,

@@ -2,10 +2,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from edge.bench.timing import evaluate_timing
+from edge.bench.replay import replay_each
+from edge.bench.timing import labelled_traces, timing_metrics
 from edge.config import Settings
+from edge.llm import LLM
 from tests.doubles import QueuedLLM, response
+
+
+def evaluate_timing(files: list[Path], settings: Settings, llm: LLM, use_gate: bool) -> dict[str, Any]:
+    """What `proactive eval timing` does: keep the labelled traces, replay them, score the decisions."""
+    traces = labelled_traces(files)
+    return timing_metrics(traces, replay_each(traces, settings, llm, use_gate=use_gate))
 
 
 def write(tmp_path: Path, name: str, labels: list[bool | None]) -> Path:

@@ -1,23 +1,21 @@
 """`proactive eval timing`: does the loop propose exactly when the human said help was needed?
 
-Each trace is replayed through the real loop (its own fresh store and window,
-one shared model) and "proposed or not" is compared per event with the
-trace's human ``help_needed`` label; unlabelled events still pass through the
-loop (they are context) but are not scored, and traces without any label are
-skipped entirely.
+Each trace is replayed through the real loop (`edge.bench.replay.replay_each`:
+its own fresh store and window, one shared model) and "proposed or not" is
+compared per event with the trace's human ``help_needed`` label; unlabelled
+events still pass through the loop (they are context) but are not scored, and
+traces without any label are skipped entirely (`labelled_traces`).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from edge.bench.agent_metrics import Confusion, timing_outcome
-from edge.bench.replay import OnDecision, replay_each
-from edge.config import Settings
-from edge.llm import LLM
+from edge.records import Decision
 from edge.sources.trace import Trace, load_trace
 
 
@@ -25,26 +23,22 @@ def labelled(trace: Trace) -> bool:
     return any(o.help_needed is not None for o in trace.observations)
 
 
-def evaluate_timing(
-    files: Sequence[Path],
-    settings: Settings,
-    llm: LLM,
-    *,
-    use_gate: bool = True,
-    on_decision: OnDecision | None = None,
-) -> dict[str, Any]:
-    """Replay ``files`` and return the timing metrics plus a per-trace breakdown.
+def labelled_traces(files: Iterable[Path]) -> list[Trace]:
+    """The traces of ``files`` that carry at least one label; raises `SourceError` for a malformed
+    one (before any model work starts)."""
+    return [t for t in map(load_trace, files) if labelled(t)]
+
+
+def timing_metrics(traces: Sequence[Trace], decided: Iterable[Sequence[Decision]]) -> dict[str, Any]:
+    """The timing metrics of each trace's decisions (in order) plus a per-trace breakdown.
 
     Keys: precision, recall, f1, accuracy, false_alarm, events (labelled events
-    scored), p50_latency_ms, traces, per_trace. Raises `SourceError` for a
-    malformed trace before any model work starts.
+    scored), p50_latency_ms, traces, per_trace.
     """
-    traces = [t for t in (load_trace(f) for f in files) if labelled(t)]
     total = Confusion()
     latencies: list[float] = []
     per_trace: list[dict[str, Any]] = []
-    replays = replay_each(traces, settings, llm, use_gate=use_gate, on_decision=on_decision)
-    for trace, decisions in zip(traces, replays, strict=True):
+    for trace, decisions in zip(traces, decided, strict=True):
         conf = Confusion()
         for d in decisions:
             latencies.append(d.latency_ms)

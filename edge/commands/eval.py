@@ -39,19 +39,22 @@ def timing_cmd(ctx: click.Context, traces_dir: Path, real_only: bool, gate: bool
 
     Prints precision, recall, f1, accuracy, false_alarm (= FP/(TP+FP)), events, p50_latency_ms.
     """
-    from edge.bench.timing import evaluate_timing, labelled
+    from edge.bench.replay import replay_each
+    from edge.bench.timing import labelled_traces, timing_metrics
     from edge.llm import make_llm
-    from edge.sources.trace import load_trace
 
     settings = settings_of(ctx)
-    files = _trace_files(traces_dir, real_only)
-    total = sum(len(t.observations) for t in map(load_trace, files) if labelled(t))
+    traces = labelled_traces(_trace_files(traces_dir, real_only))
     llm = make_llm(settings.llm)
     try:
         with progress_bar(enabled=not as_json) as bar:
-            task = bar.add_task("replaying", total=total)
-            result = evaluate_timing(
-                files, settings, llm, use_gate=gate, on_decision=lambda d: bar.advance(task)
+            task = bar.add_task("replaying", total=sum(len(t.observations) for t in traces))
+
+            def advance(_decision: object) -> None:
+                bar.advance(task)
+
+            result = timing_metrics(
+                traces, replay_each(traces, settings, llm, use_gate=gate, on_decision=advance)
             )
     finally:
         llm.close()
