@@ -21,6 +21,12 @@ from typing import Any, Protocol, TypedDict
 from edge.config import LLMSettings
 from edge.errors import ModelError
 
+# Busy-waiting OpenMP threads starve each other on 2 cores (pitfalls.md). libgomp
+# reads this once, when llama.cpp's libraries load on the import below.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from llama_cpp import Llama  # noqa: E402 - after OMP_WAIT_POLICY
+
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -98,13 +104,7 @@ class LlamaCppLLM:
     """A GGUF model in this process. Loads in the constructor; call ``close()`` when done."""
 
     def __init__(self, settings: LLMSettings) -> None:
-        # Busy-waiting OpenMP threads starve each other on 2 cores (pitfalls.md).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         path = resolve_model_path(settings)
-        try:
-            from llama_cpp import Llama
-        except ImportError as e:
-            raise ModelError(f"llama-cpp-python cannot be imported: {e}", "Run scripts/setup.sh.") from e
         self.settings = settings
         self.name = path.name
         self.path = path

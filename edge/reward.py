@@ -32,7 +32,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import onnxruntime as ort
 
+from edge.assets import models_dir
+from edge.encoder import OnnxEmbedder
 from edge.errors import ModelError
 from edge.ports import Embedder
 
@@ -83,8 +86,6 @@ class RewardModel(Protocol):
 
 
 def default_model_path() -> Path:
-    from edge.assets import models_dir
-
     return models_dir() / "reward.onnx"
 
 
@@ -221,8 +222,6 @@ class OnnxRewardModel:
         threads: int = 2,
         cache_size: int = 4096,
     ) -> None:
-        import onnxruntime as ort
-
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         if not self.model_path.is_file():
             raise ModelError(
@@ -258,8 +257,6 @@ class OnnxRewardModel:
                 "Retrain it with `proactive reward train`.",
             )
         if embedder is None:
-            from edge.encoder import OnnxEmbedder
-
             embedder = OnnxEmbedder(threads=threads)
         self.cache = EmbeddingCache(embedder, cache_size)
 

@@ -1,9 +1,9 @@
 """Training, cross-validation and ONNX export of the reward head (`edge.reward`).
 
-Training-only dependencies (scikit-learn, onnx; the ``train`` extra) are
-imported inside the functions that need them, so importing this module stays
-cheap. The encoder is the shipped MiniLM ONNX model (frozen); only the head is
-trained:
+Training-only dependencies (scikit-learn, onnx; the optional ``train`` extra)
+are imported inside the functions that need them, so that this module imports
+without them. The encoder is the shipped MiniLM ONNX model (frozen); only the
+head is trained:
 
 1. a help model: logistic regression from the window vector (the last three
    events joined, plus the timestamp-gap features of `edge.reward.CONTEXT`) to
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bench.reward_metrics import category_code, reward_metrics
+from edge.encoder import OnnxEmbedder
 from edge.errors import EdgeError
 from edge.ports import Embedder
 from edge.reward import (
@@ -44,6 +44,7 @@ from edge.reward import (
     EmbeddingCache,
     featurize,
 )
+from edge.reward_metrics import category_code, reward_metrics
 
 SEED = 0
 Tick = Callable[[str, int, int], None]
@@ -179,7 +180,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _logreg(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     """Standardised L2 logistic regression; returns weights and bias in raw feature space."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - the optional train extra
 
     mu = x.mean(0)
     sd = x.std(0)
@@ -291,7 +292,7 @@ def cross_validate(
     m["traces"] = int(len(traces))
     m["folds"] = "leave-one-trace-out, thresholds chosen inside each training split"
     try:
-        from sklearn.metrics import roc_auc_score
+        from sklearn.metrics import roc_auc_score  # noqa: PLC0415 - the optional train extra
 
         isnull = sc[:, 0] > 0.5
         m["auc_silence"] = float(roc_auc_score(rows.valid[isnull], oof[isnull]))
@@ -314,8 +315,8 @@ def fit_final(rows: Rows, win: np.ndarray, sc: np.ndarray, opt: Options) -> Head
 
 def export_onnx(params: HeadParams, out: Path, metadata: dict[str, Any]) -> None:
     """Write the head as a tiny ONNX graph: (window, scalars) -> (p_valid, p_help)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    import onnx  # noqa: PLC0415 - the optional train extra
+    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
 
     n_sc = len(SCALARS)
     dim = len(params.w_help)
@@ -391,8 +392,8 @@ def train(
 ) -> dict[str, Any]:
     """Cross-validate, fit on all rows, export ``out``; returns the report (metrics, thresholds)."""
     try:
-        import onnx  # noqa: F401
-        import sklearn  # noqa: F401
+        import onnx  # noqa: F401, PLC0415 - is the optional train extra installed?
+        import sklearn  # noqa: F401, PLC0415
     except ImportError as e:
         raise EdgeError(
             f"Training needs the `train` extra ({e.name} is missing).",
@@ -401,8 +402,6 @@ def train(
     opt = opt or Options()
     rows = load_rows(data)
     if embedder is None:
-        from edge.encoder import OnnxEmbedder
-
         embedder = OnnxEmbedder()
     win, sc = build_features(rows, embedder, tick, opt)
     report: dict[str, Any] = {"rows": len(rows), "options": opt.__dict__.copy()}

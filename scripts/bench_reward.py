@@ -22,6 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from edge.assets import models_dir
+from edge.reward import OnnxRewardModel
+from edge.reward_train import load_rows
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -29,10 +35,6 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def main() -> None:
-    from edge.assets import models_dir
-    from edge.reward import OnnxRewardModel
-    from edge.reward_train import load_rows
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
         "--data",
@@ -98,9 +100,6 @@ def main() -> None:
     if args.json:
         print(json.dumps(out))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     t = Table(title=f"reward gate, {n} windows, {args.threads} threads")
     t.add_column("case")
     t.add_column("p50 ms", justify="right")

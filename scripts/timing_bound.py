@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge.encoder import OnnxEmbedder  # noqa: E402
 from edge.reward_train import Options, _help_oof, build_features, load_rows  # noqa: E402
 
 DATA = ROOT / "edge" / "data" / "proactivebench" / "reward_train.jsonl"
@@ -62,9 +63,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from sklearn.metrics import roc_auc_score
-
-    from edge.encoder import OnnxEmbedder
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415 - the optional train extra
 
     rows = load_rows(args.data)
     assert rows.help_needed is not None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.bench.reward_metrics import category_code, reward_metrics
+from edge.reward_metrics import category_code, reward_metrics
 
 
 def test_hand_computed_case() -> None:

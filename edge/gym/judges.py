@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.config import Settings
+from edge.gate import make_reward_gate
 from edge.reward import RewardModel
 
 
@@ -24,8 +25,6 @@ class RewardJudge:
     @classmethod
     def from_settings(cls, settings: Settings) -> RewardJudge:
         """The configured reward model, with the thresholds the settings give (or the model's)."""
-        from edge.gate import make_reward_gate
-
         gate = make_reward_gate(settings.reward)
         return cls(gate.model, gate.silence_threshold, gate.task_threshold)
 

@@ -31,13 +31,7 @@ from edge.gym.scenes import Scene
 from edge.gym.user import SimulatedUser, UserState
 from edge.loop import Loop
 from edge.records import AgentResponse, Observation
-
-CATEGORIES = {
-    (True, True): "Correct-Rejection (CR)",
-    (True, False): "Missed-Need (MN)",
-    (False, True): "Correct-Detection (CD)",
-    (False, False): "False-Alarm (FA)",
-}
+from edge.reward_metrics import category
 
 
 class Judge(Protocol):
@@ -255,7 +249,7 @@ class GymRun:
                 "pred_task": pred_task,
                 "valid": valid,
                 "help_needed": help_needed,
-                "category": CATEGORIES[(pred_task is None, valid)],
+                "category": category(pred_task, valid),
                 "judge": self.judge.name,
                 "source": self.name,
             },

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from edge.errors import SourceError
 
 _HINT = "A scene is {environment: {description, ...}, user: {description, goal}}; see scenes.yaml."
@@ -56,8 +58,6 @@ def _scene(obj: Any, name: str) -> Scene:
 
 def load_scenes(path: Path) -> list[Scene]:
     """Every scene in ``path``. Raises `SourceError` naming the file and the bad scene."""
-    import yaml
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from aw_client import ActivityWatchClient
 
 from edge.clock import Clock
 from edge.config import ActivityWatchSettings, Settings
@@ -112,8 +113,6 @@ def bucket_kind(bucket_id: str, bucket_type: str | None) -> Kind | None:
 
 
 def _make_client(aw: ActivityWatchSettings) -> Any:
-    from aw_client import ActivityWatchClient
-
     # aw-client holds a per-name lock file and calls sys.exit() when another
     # process holds it (e.g. `proactive run` next to a test): fall back to a
     # per-process name then.

@@ -1,4 +1,5 @@
-"""ProactiveBench reward-model metrics, computed as the benchmark does.
+"""ProactiveBench reward-model metrics, computed as the benchmark does (used by
+`edge.reward_train` and ``proactive eval reward``), and the row categories.
 
 For every row the model predicts whether the judged action (a proposed task, or
 silence when the task is null) is ``valid``. Reported:
@@ -18,6 +19,17 @@ from collections.abc import Sequence
 from typing import Any
 
 CATEGORIES = ("MN", "CR", "CD", "FA")
+_NAMES = {
+    (True, True): "Correct-Rejection (CR)",
+    (True, False): "Missed-Need (MN)",
+    (False, True): "Correct-Detection (CD)",
+    (False, False): "False-Alarm (FA)",
+}
+
+
+def category(pred_task: str | None, valid: bool) -> str:
+    """The ProactiveBench category of a judged row: ``"Missed-Need (MN)"`` for a wrong silence, ..."""
+    return _NAMES[(pred_task is None, valid)]
 
 
 def category_code(category: str) -> str:
