@@ -19,17 +19,15 @@ from collections.abc import Sequence
 from typing import Any
 
 CATEGORIES = ("MN", "CR", "CD", "FA")
-_NAMES = {
-    (True, True): "Correct-Rejection (CR)",
-    (True, False): "Missed-Need (MN)",
-    (False, True): "Correct-Detection (CD)",
-    (False, False): "False-Alarm (FA)",
-}
+NAMES = {"MN": "Missed-Need", "CR": "Correct-Rejection", "CD": "Correct-Detection", "FA": "False-Alarm"}
 
 
 def category(pred_task: str | None, valid: bool) -> str:
-    """The ProactiveBench category of a judged row: ``"Missed-Need (MN)"`` for a wrong silence, ..."""
-    return _NAMES[(pred_task is None, valid)]
+    """The ProactiveBench category of a judged row, e.g. ``"Missed-Need (MN)"``: silence
+    (``pred_task`` None) that was wrong."""
+    silent = pred_task is None
+    code = ("CR" if valid else "MN") if silent else ("CD" if valid else "FA")
+    return f"{NAMES[code]} ({code})"
 
 
 def category_code(category: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.reward_metrics import category_code, reward_metrics
+from edge.reward_metrics import category, category_code, reward_metrics
 
 
 def test_hand_computed_case() -> None:
@@ -58,3 +58,16 @@ def test_bad_input() -> None:
         reward_metrics([True], [True, False], ["CD", "CD"])
     with pytest.raises(ValueError):
         category_code("Something else")
+
+
+def test_category_of_a_judged_row() -> None:
+    assert category(None, True) == "Correct-Rejection (CR)"  # silence was right
+    assert category(None, False) == "Missed-Need (MN)"
+    assert category("Explain the error.", True) == "Correct-Detection (CD)"
+    assert category("Explain the error.", False) == "False-Alarm (FA)"
+    assert {category_code(category(t, v)) for t in (None, "x") for v in (True, False)} == {
+        "MN",
+        "CR",
+        "CD",
+        "FA",
+    }

@@ -192,7 +192,7 @@ def forget_cmd(
     ts = parse_when(before) if before else None
     settings = settings_of(ctx)
     with open_stream(settings) as stream:
-        ids = stream.db.select_ids(before=ts, app=app, match=match)
+        ids = stream.ids_matching(before=ts, app=app, match=match)
         if dry_run or not ids:
             result = {"matched": len(ids), "deleted": 0, "dry_run": dry_run}
         else:
