@@ -31,94 +31,107 @@ _RESERVED_ENV = {"PROACTIVE_HOME", "PROACTIVE_CONFIG"}
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # A field's docstring is its description (`defaults_toml` prints it).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 class LLMSettings(_Section):
     """The language model that writes proposals."""
 
-    backend: Literal["llama_cpp", "openai"] = Field(
-        "llama_cpp", description="llama_cpp: in process; openai: an OpenAI-compatible HTTP endpoint."
-    )
-    model_path: Path | None = Field(
-        None, description="GGUF file; empty means the embedded SmolLM2-135M-Instruct Q4_1."
-    )
-    chat_format: str | None = Field(
-        None, description="llama.cpp chat format; None reads the GGUF's template."
-    )
-    n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
-    threads: int | None = Field(None, ge=1, description="CPU threads; None uses all cores.")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
-    seed: int = Field(0, description="Sampling seed, for repeatable output.")
-    max_tokens: int = Field(
-        256, ge=16, description="Upper bound on generated tokens per call (a response needs ~160)."
-    )
-    endpoint: str = Field("http://127.0.0.1:8080/v1", description="Base URL for backend = openai.")
-    api_key: str = Field("", description="Bearer token for backend = openai (often empty locally).")
-    model: str = Field("local", description="Model name sent to the OpenAI-compatible endpoint.")
-    timeout_s: float = Field(120.0, gt=0, description="HTTP timeout for backend = openai.")
+    backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    """llama_cpp: in process; openai: an OpenAI-compatible HTTP endpoint."""
+    model_path: Path | None = None
+    """GGUF file; empty means the embedded SmolLM2-135M-Instruct Q4_1."""
+    chat_format: str | None = None
+    """llama.cpp chat format; None reads the GGUF's template."""
+    n_ctx: int = Field(2048, ge=256)
+    """Context window in tokens."""
+    threads: int | None = Field(None, ge=1)
+    """CPU threads; None uses all cores."""
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    """Sampling temperature (0 = greedy)."""
+    seed: int = 0
+    """Sampling seed, for repeatable output."""
+    max_tokens: int = Field(256, ge=16)
+    """Upper bound on generated tokens per call (a response needs ~160)."""
+    endpoint: str = "http://127.0.0.1:8080/v1"
+    """Base URL for backend = openai."""
+    api_key: str = ""
+    """Bearer token for backend = openai (often empty locally)."""
+    model: str = "local"
+    """Model name sent to the OpenAI-compatible endpoint."""
+    timeout_s: float = Field(120.0, gt=0)
+    """HTTP timeout for backend = openai."""
 
 
 class ActivityWatchSettings(_Section):
     """Where the local ActivityWatch server is and how it is read."""
 
-    host: str = Field("127.0.0.1", description="aw-server host.")
-    port: int = Field(5600, ge=1, le=65535, description="aw-server port (5666 in testing mode).")
-    testing: bool = Field(False, description="Talk to an aw-server started with --testing.")
-    poll_interval_s: float = Field(10.0, gt=0, description="Seconds between reads.")
-    max_backoff_s: float = Field(300.0, gt=0, description="Longest wait between retries when down.")
+    host: str = "127.0.0.1"
+    """aw-server host."""
+    port: int = Field(5600, ge=1, le=65535)
+    """aw-server port (5666 in testing mode)."""
+    testing: bool = False
+    """Talk to an aw-server started with --testing."""
+    poll_interval_s: float = Field(10.0, gt=0)
+    """Seconds between reads."""
+    max_backoff_s: float = Field(300.0, gt=0)
+    """Longest wait between retries when down."""
     buckets: list[str] = Field(
         default_factory=lambda: [
             "aw-watcher-window_*",
             "aw-watcher-afk_*",
             "aw-watcher-web-*",
             "aw-watcher-vscode_*",
-        ],
-        description="Bucket id patterns (fnmatch) to read.",
+        ]
     )
+    """Bucket id patterns (fnmatch) to read."""
 
 
 class PrivacySettings(_Section):
     """Filters applied before anything is stored or sent to a model."""
 
     exclude_apps: list[str] = Field(
-        default_factory=lambda: ["KeePassXC", "1Password", "Bitwarden", "keepassxc"],
-        description="Applications whose windows are never recorded (case-insensitive).",
+        default_factory=lambda: ["KeePassXC", "1Password", "Bitwarden", "keepassxc"]
     )
+    """Applications whose windows are never recorded (case-insensitive)."""
     exclude_title_patterns: list[str] = Field(
-        default_factory=lambda: [r"(?i)private browsing", r"(?i)incognito"],
-        description="Regular expressions; a window title matching any is never recorded.",
+        default_factory=lambda: [r"(?i)private browsing", r"(?i)incognito"]
     )
-    redact: bool = Field(True, description="Redact e-mails, URL queries, long digit runs, secrets.")
+    """Regular expressions; a window title matching any is never recorded."""
+    redact: bool = True
+    """Redact e-mails, URL queries, long digit runs, secrets."""
 
 
 class AgentSettings(_Section):
     """How the proactive agent decides."""
 
-    window: int = Field(8, ge=1, le=64, description="Recent observations shown to the model.")
-    min_interval_s: float = Field(
-        0.0, ge=0, description="Minimum seconds between two proposals on one desktop."
-    )
+    window: int = Field(8, ge=1, le=64)
+    """Recent observations shown to the model."""
+    min_interval_s: float = Field(0.0, ge=0)
+    """Minimum seconds between two proposals on one desktop."""
 
 
 class SourceSettings(_Section):
     """Which activity source `proactive run` reads."""
 
-    kind: Literal["activitywatch", "trace"] = Field("activitywatch", description="Source type.")
-    trace: Path | None = Field(None, description="Trace file for kind = trace.")
+    kind: Literal["activitywatch", "trace"] = "activitywatch"
+    """Source type."""
+    trace: Path | None = None
+    """Trace file for kind = trace."""
 
 
 class TLSSettings(_Section):
     """TLS towards the MQTT broker; all empty means plain TCP."""
 
-    ca_file: Path | None = Field(
-        None, description="CA certificate (PEM) that signed the broker's certificate."
-    )
-    certfile: Path | None = Field(None, description="Client certificate (PEM), for brokers that require one.")
-    keyfile: Path | None = Field(None, description="Private key (PEM) of certfile.")
-    insecure: bool = Field(
-        False, description="Skip the broker hostname check (self-signed test set-ups only)."
-    )
+    ca_file: Path | None = None
+    """CA certificate (PEM) that signed the broker's certificate."""
+    certfile: Path | None = None
+    """Client certificate (PEM), for brokers that require one."""
+    keyfile: Path | None = None
+    """Private key (PEM) of certfile."""
+    insecure: bool = False
+    """Skip the broker hostname check (self-signed test set-ups only)."""
 
 
 class RelaySettings(_Section):
@@ -134,22 +147,25 @@ class RelaySettings(_Section):
         description="Broker host; for broker = embedded the address the hub binds "
         "(127.0.0.1 unless set; the embedded broker is anonymous, keep it on loopback).",
     )
-    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port (8883 is usual with TLS).")
-    username: str = Field("", description="MQTT user name (empty: anonymous).")
-    password: str = Field("", description="MQTT password (prefer PROACTIVE_RELAY__PASSWORD to the file).")
+    port: int = Field(1883, ge=1, le=65535)
+    """Broker TCP port (8883 is usual with TLS)."""
+    username: str = ""
+    """MQTT user name (empty: anonymous)."""
+    password: str = ""
+    """MQTT password (prefer PROACTIVE_RELAY__PASSWORD to the file)."""
     tls: TLSSettings = Field(default_factory=TLSSettings)
-    client_id: str = Field(
-        "", description="MQTT client id; empty derives a stable one from the role and desktop name."
-    )
-    proposal_ttl_s: float = Field(
-        120.0, gt=0, description="Seconds a proposal stays answerable; no answer by then counts as ignored."
-    )
-    keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
-    reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles per failure.")
-    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")
-    publish_timeout_s: float = Field(
-        5.0, gt=0, description="Seconds to wait for a broker acknowledgement when a caller waits."
-    )
+    client_id: str = ""
+    """MQTT client id; empty derives a stable one from the role and desktop name."""
+    proposal_ttl_s: float = Field(120.0, gt=0)
+    """Seconds a proposal stays answerable; no answer by then counts as ignored."""
+    keepalive: int = Field(30, ge=5, le=3600)
+    """MQTT keepalive in seconds."""
+    reconnect_min_s: float = Field(0.5, gt=0)
+    """First reconnect delay; doubles per failure."""
+    reconnect_max_s: float = Field(30.0, gt=0)
+    """Longest reconnect delay."""
+    publish_timeout_s: float = Field(5.0, gt=0)
+    """Seconds to wait for a broker acknowledgement when a caller waits."""
     resend_window_s: float = Field(
         600.0,
         ge=0,
@@ -161,24 +177,18 @@ class RelaySettings(_Section):
 class FeedbackSettings(_Section):
     """How the hub adapts to accepted, rejected and ignored proposals (all bounded, all decaying)."""
 
-    ignored_threshold_step: float = Field(
-        0.05, ge=0, le=1, description="Each ignored proposal raises the reward gate's task threshold by this."
-    )
-    max_threshold_raise: float = Field(
-        0.3, ge=0, le=1, description="Upper bound of the total threshold raise."
-    )
-    ignored_interval_step_s: float = Field(
-        120.0, ge=0, description="Each ignored proposal lengthens the minimum interval by this."
-    )
-    max_interval_extra_s: float = Field(
-        1800.0, ge=0, description="Upper bound of the added minimum interval."
-    )
-    decay_half_life_s: float = Field(
-        3600.0, gt=0, description="Both raises halve every this many seconds without new ignores."
-    )
-    reject_cooldown_s: float = Field(
-        86400.0, ge=0, description="Proposals similar to a rejected one are suppressed this long."
-    )
+    ignored_threshold_step: float = Field(0.05, ge=0, le=1)
+    """Each ignored proposal raises the reward gate's task threshold by this."""
+    max_threshold_raise: float = Field(0.3, ge=0, le=1)
+    """Upper bound of the total threshold raise."""
+    ignored_interval_step_s: float = Field(120.0, ge=0)
+    """Each ignored proposal lengthens the minimum interval by this."""
+    max_interval_extra_s: float = Field(1800.0, ge=0)
+    """Upper bound of the added minimum interval."""
+    decay_half_life_s: float = Field(3600.0, gt=0)
+    """Both raises halve every this many seconds without new ignores."""
+    reject_cooldown_s: float = Field(86400.0, ge=0)
+    """Proposals similar to a rejected one are suppressed this long."""
     reject_similarity: float | None = Field(
         None,
         ge=0,
@@ -186,12 +196,10 @@ class FeedbackSettings(_Section):
         description="Similarity at or above which a task counts as similar to a rejected one; "
         "None uses the measure's own default (cosine 0.8 with embeddings, token Jaccard 0.5).",
     )
-    result_max_tokens: int = Field(
-        320, ge=16, description="Upper bound on tokens the LLM writes for an accepted proposal."
-    )
-    expiry_grace_s: float = Field(
-        10.0, ge=0, description="Extra seconds the hub waits past expires_at before marking ignored."
-    )
+    result_max_tokens: int = Field(320, ge=16)
+    """Upper bound on tokens the LLM writes for an accepted proposal."""
+    expiry_grace_s: float = Field(10.0, ge=0)
+    """Extra seconds the hub waits past expires_at before marking ignored."""
 
 
 class MemoryIndexSettings(_Section):
@@ -203,104 +211,89 @@ class MemoryIndexSettings(_Section):
     the record count has grown ``retrain_growth`` times since training.
     """
 
-    type: Literal["auto", "flat", "ivf_flat", "hnsw"] = Field(
-        "auto", description="auto: flat up to flat_max_records, then hnsw; or force one type."
-    )
-    flat_max_records: int = Field(
-        20000, ge=0, description="With type = auto, records up to which the exact flat index is used."
-    )
-    ivf_nlist: int = Field(
-        0, ge=0, description="IVF cells; 0 picks about 4*sqrt(records), a power of two in [64, 16384]."
-    )
-    ivf_nprobe: int = Field(
-        48, ge=1, description="IVF cells scanned per query (recall against latency; see bench_memory)."
-    )
-    retrain_growth: float = Field(
-        4.0, gt=1.0, description="Retrain the IVF index when records grew this many times since training."
-    )
-    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW neighbours per node (type = hnsw).")
-    hnsw_ef_search: int = Field(
-        768,
-        ge=8,
-        description="HNSW search breadth (type = hnsw); 768 gave recall@10 0.955 at 1M records in 7.9 ms.",
-    )
-    hnsw_ef_construction: int = Field(64, ge=8, description="HNSW build breadth (type = hnsw).")
-    threads: int | None = Field(
-        None, ge=1, description="FAISS threads; None uses all cores (one query uses one thread anyway)."
-    )
-    flush_every: int = Field(
-        500, ge=1, description="Write the index file after this many new records (and on close)."
-    )
+    type: Literal["auto", "flat", "ivf_flat", "hnsw"] = "auto"
+    """auto: flat up to flat_max_records, then hnsw; or force one type."""
+    flat_max_records: int = Field(20000, ge=0)
+    """With type = auto, records up to which the exact flat index is used."""
+    ivf_nlist: int = Field(0, ge=0)
+    """IVF cells; 0 picks about 4*sqrt(records), a power of two in [64, 16384]."""
+    ivf_nprobe: int = Field(48, ge=1)
+    """IVF cells scanned per query (recall against latency; see bench_memory)."""
+    retrain_growth: float = Field(4.0, gt=1.0)
+    """Retrain the IVF index when records grew this many times since training."""
+    hnsw_m: int = Field(32, ge=4, le=128)
+    """HNSW neighbours per node (type = hnsw)."""
+    hnsw_ef_search: int = Field(768, ge=8)
+    """HNSW search breadth (type = hnsw); 768 gave recall@10 0.955 at 1M records in 7.9 ms."""
+    hnsw_ef_construction: int = Field(64, ge=8)
+    """HNSW build breadth (type = hnsw)."""
+    threads: int | None = Field(None, ge=1)
+    """FAISS threads; None uses all cores (one query uses one thread anyway)."""
+    flush_every: int = Field(500, ge=1)
+    """Write the index file after this many new records (and on close)."""
 
 
 class MemorySettings(_Section):
     """The Generative Agents memory stream: retrieval, importance, reflection, plans."""
 
-    enabled: bool = Field(True, description="Feed the agent's prompt from the memory stream.")
-    w_recency: float = Field(1.0, ge=0, description="Weight of recency in the retrieval score.")
-    w_importance: float = Field(1.0, ge=0, description="Weight of importance in the retrieval score.")
-    w_relevance: float = Field(1.0, ge=0, description="Weight of relevance (cosine) in the retrieval score.")
-    decay: float = Field(
-        0.995, gt=0, le=1, description="Recency = decay ** (hours since the record was last accessed)."
-    )
-    candidate_pool: int = Field(
-        100, ge=1, description="Nearest records FAISS hands to the full-score rerank."
-    )
-    recent_pool: int = Field(
-        20, ge=0, description="Newest records added to the rerank pool even when not among the nearest."
-    )
-    top_k: int = Field(6, ge=1, description="Memories retrieved into the agent's prompt.")
-    accepted_examples: int = Field(
-        3, ge=0, description="Most similar previously accepted proposals shown as examples."
-    )
-    prompt_token_budget: int = Field(
-        300, ge=0, description="Tokens (about chars/4) for memories, plan and examples in one prompt."
-    )
-    reflection_threshold: float = Field(
-        150.0, gt=0, description="Reflect when the summed importance of new records passes this."
-    )
-    reflection_window: int = Field(
-        100, ge=1, description="Latest records the salient questions are asked about."
-    )
-    reflection_questions: int = Field(3, ge=1, le=10, description="Salient questions per reflection.")
-    max_insights: int = Field(5, ge=1, le=10, description="Insights stored per reflection.")
+    enabled: bool = True
+    """Feed the agent's prompt from the memory stream."""
+    w_recency: float = Field(1.0, ge=0)
+    """Weight of recency in the retrieval score."""
+    w_importance: float = Field(1.0, ge=0)
+    """Weight of importance in the retrieval score."""
+    w_relevance: float = Field(1.0, ge=0)
+    """Weight of relevance (cosine) in the retrieval score."""
+    decay: float = Field(0.995, gt=0, le=1)
+    """Recency = decay ** (hours since the record was last accessed)."""
+    candidate_pool: int = Field(100, ge=1)
+    """Nearest records FAISS hands to the full-score rerank."""
+    recent_pool: int = Field(20, ge=0)
+    """Newest records added to the rerank pool even when not among the nearest."""
+    top_k: int = Field(6, ge=1)
+    """Memories retrieved into the agent's prompt."""
+    accepted_examples: int = Field(3, ge=0)
+    """Most similar previously accepted proposals shown as examples."""
+    prompt_token_budget: int = Field(300, ge=0)
+    """Tokens (about chars/4) for memories, plan and examples in one prompt."""
+    reflection_threshold: float = Field(150.0, gt=0)
+    """Reflect when the summed importance of new records passes this."""
+    reflection_window: int = Field(100, ge=1)
+    """Latest records the salient questions are asked about."""
+    reflection_questions: int = Field(3, ge=1, le=10)
+    """Salient questions per reflection."""
+    max_insights: int = Field(5, ge=1, le=10)
+    """Insights stored per reflection."""
     reflect_in_remember: bool = Field(
         True,
         description="Run a due reflection inside remember() (blocks the loop for a few LLM calls); "
         "false when something else calls maybe_reflect() in idle time.",
     )
-    rescore_batch: int = Field(
-        16, ge=0, description="Records re-scored for importance by the LLM per reflection (0: never)."
-    )
+    rescore_batch: int = Field(16, ge=0)
+    """Records re-scored for importance by the LLM per reflection (0: never)."""
     index: MemoryIndexSettings = Field(default_factory=MemoryIndexSettings)
 
 
 class RewardSettings(_Section):
     """The reward classifier that gates proposals (`edge.reward`)."""
 
-    model_path: Path | None = Field(
-        None, description="Reward head (.onnx); empty means the shipped models/reward.onnx."
-    )
-    silence_threshold: float | None = Field(
-        None,
-        ge=0.0,
-        le=1.0,
-        description="Silence scoring at least this skips the LLM; empty uses the model's value.",
-    )
-    task_threshold: float | None = Field(
-        None,
-        ge=0.0,
-        le=1.0,
-        description="A task is proposed only if it scores at least this; empty uses the model's value.",
-    )
-    threads: int = Field(2, ge=1, description="onnxruntime intra-op threads for the encoder and the head.")
-    cache_size: int = Field(4096, ge=16, description="Event/task embeddings kept in the LRU cache.")
+    model_path: Path | None = None
+    """Reward head (.onnx); empty means the shipped models/reward.onnx."""
+    silence_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    """Silence scoring at least this skips the LLM; empty uses the model's value."""
+    task_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    """A task is proposed only if it scores at least this; empty uses the model's value."""
+    threads: int = Field(2, ge=1)
+    """onnxruntime intra-op threads for the encoder and the head."""
+    cache_size: int = Field(4096, ge=16)
+    """Event/task embeddings kept in the LRU cache."""
 
 
 class Settings(_Section):
     """Everything configurable. Field descriptions double as documentation."""
 
-    desktop: str = Field(default_factory=socket.gethostname, description="This desktop's name.")
+    desktop: str = Field(default_factory=socket.gethostname)
+    """This desktop's name."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
     activitywatch: ActivityWatchSettings = Field(default_factory=ActivityWatchSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
