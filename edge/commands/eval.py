@@ -58,13 +58,9 @@ def timing_cmd(ctx: click.Context, traces_dir: Path, real_only: bool, gate: bool
             )
     finally:
         llm.close()
-    if as_json:
-        emit(result, ensure_ascii=True)
-        return
-    for key in ("precision", "recall", "f1", "accuracy", "false_alarm"):
-        click.echo(f"{key:<15} {result[key]:.3f}")
-    click.echo(f"{'events':<15} {result['events']}  (labelled, in {result['traces']} traces)")
-    click.echo(f"{'p50_latency_ms':<15} {result['p50_latency_ms']:.1f}")
+    _print(result, as_json, width=15, events="labelled, ")
+    if not as_json:
+        click.echo(f"{'p50_latency_ms':<15} {result['p50_latency_ms']:.1f}")
 
 
 def _trace_files(traces_dir: Path, real_only: bool) -> list[Path]:
@@ -159,10 +155,11 @@ def bench_cmd(
     _print(judge_traces(judge, runs, s_thr, t_thr), as_json)
 
 
-def _print(result: dict[str, Any], as_json: bool) -> None:
+def _print(result: dict[str, Any], as_json: bool, width: int = 12, events: str = "") -> None:
+    """The metrics as one JSON object, or one per line (``events`` says which events were scored)."""
     if as_json:
         emit(result, ensure_ascii=True)
         return
     for key in ("precision", "recall", "f1", "accuracy", "false_alarm"):
-        click.echo(f"{key:<12} {result[key]:.3f}")
-    click.echo(f"{'events':<12} {result['events']}  (in {result['traces']} traces)")
+        click.echo(f"{key:<{width}} {result[key]:.3f}")
+    click.echo(f"{'events':<{width}} {result['events']}  ({events}in {result['traces']} traces)")
