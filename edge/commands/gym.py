@@ -14,7 +14,7 @@ def gym_group() -> None:
     """The data-generation gym (environment + simulated user + agent + judge)."""
 
 
-@gym_group.command("generate")
+@gym_group.command("generate", context_settings={"show_default": True})
 @click.option(
     "--scene",
     "scene_file",
@@ -31,25 +31,11 @@ def gym_group() -> None:
 @click.option(
     "--out", "out_dir", type=FOLDER, required=True, help="Output folder; an existing run there is resumed."
 )
+@click.option("--steps", type=click.IntRange(min=1), default=20, help="User events to generate.")
+@click.option("--seed", type=int, default=0, help="Seed for the scene choice, timing and sampling.")
+@click.option("--judge", type=click.Choice(["user", "reward"]), default="user", help="Who answers proposals.")
 @click.option(
-    "--steps", type=click.IntRange(min=1), default=20, show_default=True, help="User events to generate."
-)
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed for the scene choice, timing and sampling."
-)
-@click.option(
-    "--judge",
-    type=click.Choice(["user", "reward"]),
-    default="user",
-    show_default=True,
-    help="Who answers proposals.",
-)
-@click.option(
-    "--reflect-every",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="User reflects every N steps (0: never).",
+    "--reflect-every", type=click.IntRange(min=0), default=5, help="User reflects every N steps (0: never)."
 )
 @json_flag("Print a JSON summary.")
 @click.pass_context
