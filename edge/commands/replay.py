@@ -20,6 +20,8 @@ from edge.commands.common import (
     print_decision,
     settings_of,
 )
+from edge.config import store_path
+from edge.sources.trace import load_trace
 
 
 def sample_trace_path() -> Path:
@@ -42,8 +44,6 @@ def replay_cmd(
     With --json prints one line per event: time, event, proposed, task, score, latency_ms.
     """
     from edge.bench.replay import replay
-    from edge.config import store_path
-    from edge.sources.trace import load_trace
 
     settings = settings_of(ctx)
     loaded = load_trace(trace)  # validate before loading any model
@@ -68,7 +68,6 @@ def demo_cmd(ctx: click.Context, trace: Path | None, max_events: int | None) -> 
     from rich.console import Console
 
     from edge.bench.replay import replay
-    from edge.sources.trace import load_trace
 
     settings = settings_of(ctx)
     path = trace or sample_trace_path()
