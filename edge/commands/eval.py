@@ -1,4 +1,7 @@
-"""`proactive eval ...`: ProactiveBench metrics for the reward model and the agent."""
+"""`proactive eval ...`: ProactiveBench metrics for the reward model and the agent.
+
+The model, the reward gate and the hub are imported inside the commands.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,11 @@ from typing import Any
 
 import click
 
+from edge.bench.timing import labelled_traces, timing_metrics
 from edge.commands.common import FILE, FOLDER, emit, json_flag, progress_bar, settings_of
 from edge.commands.lazy import LazyGroup
+from edge.errors import SourceError
+from edge.sources.trace import load_trace, trace_files
 
 
 @click.group("eval", cls=LazyGroup, lazy={"reward": "edge.commands.reward:eval_reward_cmd"})
@@ -40,7 +46,6 @@ def timing_cmd(ctx: click.Context, traces_dir: Path, real_only: bool, gate: bool
     Prints precision, recall, f1, accuracy, false_alarm (= FP/(TP+FP)), events, p50_latency_ms.
     """
     from edge.bench.replay import replay_each
-    from edge.bench.timing import labelled_traces, timing_metrics
     from edge.llm import make_llm
 
     settings = settings_of(ctx)
@@ -64,8 +69,6 @@ def timing_cmd(ctx: click.Context, traces_dir: Path, real_only: bool, gate: bool
 
 
 def _trace_files(traces_dir: Path, real_only: bool) -> list[Path]:
-    from edge.sources.trace import trace_files
-
     return [f for f in trace_files(traces_dir) if not (real_only and f.stem.startswith("sim_"))]
 
 
@@ -90,8 +93,6 @@ def judge_cmd(ctx: click.Context, traces_dir: Path, judge_model: Path | None, as
     Prints the ProactiveBench agent metrics: precision, recall, f1, accuracy, false_alarm, events.
     """
     from edge.bench.judged import judge_traces, tasks_of
-    from edge.errors import SourceError
-    from edge.sources.trace import load_trace, trace_files
 
     runs = []
     for f in trace_files(traces_dir):
@@ -134,7 +135,6 @@ def bench_cmd(
     from edge.bench.judged import judge_traces
     from edge.bench.replay import replay_each
     from edge.llm import make_llm
-    from edge.sources.trace import load_trace
 
     settings = settings_of(ctx)
     traces = [load_trace(f) for f in _trace_files(traces_dir, real_only)]
