@@ -35,7 +35,7 @@ from edge.config import FeedbackSettings
 from edge.errors import EdgeError, StoreError
 from edge.llm import LLM, Message
 from edge.ports import ContextProvider, Embedder
-from edge.records import Adaptation, HelpResult, VerdictApplied, stable_id
+from edge.records import Adaptation, HelpResult, VerdictApplied, feedback_id, stable_id
 from edge.store import Store
 from edge.store.feedback import AdaptState, FeedbackStore
 
@@ -214,7 +214,7 @@ class FeedbackManager:
         self._next_sweep = now + 1.0
         applied = []
         for prop in self.tables.pending_expired_before(now - self.settings.expiry_grace_s):
-            done = self._record(prop, "ignored", stable_id("feedback", prop["id"]))
+            done = self._record(prop, "ignored", feedback_id(prop["id"]))
             if done is not None:
                 applied.append(done)
         return applied

@@ -27,7 +27,7 @@ from edge.agent import Agent
 from edge.clock import Clock, SystemClock
 from edge.config import Settings, store_path
 from edge.encoder import OnnxEmbedder
-from edge.errors import EdgeError, RelayError, SourceError
+from edge.errors import ConfigError, EdgeError, RelayError, SourceError
 from edge.feedback import FeedbackManager, make_similarity
 from edge.gate import make_reward_gate
 from edge.llm import LLM, make_llm
@@ -41,6 +41,8 @@ from edge.mqtt.relay import Relay
 from edge.mqtt.topics import HUB
 from edge.ports import ActivitySource, ContextProvider, Embedder, Gate, ProposalSink
 from edge.records import Decision, Observation, VerdictApplied
+from edge.sources.activitywatch import ActivityWatchSource
+from edge.sources.trace import TraceSource, load_trace
 from edge.store import Store
 
 log = logging.getLogger(__name__)
@@ -259,3 +261,16 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_local_source(settings: Settings) -> ActivitySource:
+    """The hub's own activity source from ``source.kind``: a trace file, or the local ActivityWatch.
+
+    A trace is read and validated here, before any model loads. Raises
+    `ConfigError` (no trace file set) or `SourceError` (a malformed trace).
+    """
+    if settings.source.kind == "trace":
+        if settings.source.trace is None:
+            raise ConfigError("source.kind is 'trace' but no trace file is set.", "Pass --trace FILE.")
+        return TraceSource(load_trace(settings.source.trace, desktop=settings.desktop))
+    return ActivityWatchSource(settings, Store.open(store_path()), SystemClock())

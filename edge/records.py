@@ -22,6 +22,11 @@ def stable_id(*parts: object) -> str:
     return h.hexdigest()[:24]
 
 
+def feedback_id(proposal_id: str) -> str:
+    """The id of the answer to a proposal: one per proposal, whoever answers it."""
+    return stable_id("feedback", proposal_id)
+
+
 @dataclass(frozen=True)
 class Observation:
     """One natural-language record of what the user did ("The user ...").

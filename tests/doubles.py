@@ -144,7 +144,7 @@ class FixedEmbedder:
 # Appended as one block with its imports so that parallel branches merge cleanly;
 # hoist the imports to the top at integration.
 
-from tui.feedback import feedback_id_for  # noqa: E402
+from edge.records import feedback_id  # noqa: E402
 from tui.ports import MemoryHit, Reflection  # noqa: E402
 
 
@@ -163,7 +163,7 @@ class FakePublisher:
 
     def publish_feedback(self, **kw: Any) -> str:
         self.sent.append(kw)
-        return feedback_id_for(kw["proposal_id"])
+        return feedback_id(kw["proposal_id"])
 
     def start(self) -> None:
         self.started = True

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from edge.errors import StoreError
-from edge.records import stable_id
+from edge.records import feedback_id
 from edge.store import Store
 from tui.ports import FeedbackOutcome
-
-
-def feedback_id_for(proposal_id: str) -> str:
-    """The id a desktop companion gives its answer (`edge.relay.feedback_payload`): one per proposal."""
-    return stable_id("feedback", proposal_id)
 
 
 def record_feedback(store: Store, proposal_id: str, verdict: str, now: float) -> FeedbackOutcome:
@@ -22,7 +17,7 @@ def record_feedback(store: Store, proposal_id: str, verdict: str, now: float) ->
     if prop is None:
         raise StoreError(f"Unknown proposal {proposal_id!r}.", "Refresh the list; it may have been removed.")
     desktop = prop["desktop"]
-    fid = feedback_id_for(proposal_id)
+    fid = feedback_id(proposal_id)
     if prop["status"] != "pending":
         return FeedbackOutcome(proposal_id, fid, verdict, desktop, False, prop["status"])
     stored = store.add_feedback(fid, proposal_id, verdict, desktop, now)

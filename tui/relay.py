@@ -1,6 +1,6 @@
 """The dashboard's MQTT link: verdicts published as a desktop companion publishes them.
 
-The only module of ``tui/`` that uses the relay's API (`edge.relay`): its
+The only module of ``tui/`` that uses the relay's API (`edge.mqtt`): its
 topics, the companion's feedback payload and the relay factory.
 """
 
@@ -12,7 +12,10 @@ from typing import Any
 from edge.clock import Clock
 from edge.config import Settings
 from edge.errors import EdgeError
-from edge.relay import HUB, HUB_STATUS, Relay, feedback_payload, make_relay, topic
+from edge.mqtt.client import make_relay
+from edge.mqtt.payloads import feedback_payload
+from edge.mqtt.relay import Relay
+from edge.mqtt.topics import HUB, HUB_STATUS, topic
 from edge.store import Store
 from tui.ports import FeedbackPublisher, Health, Part
 
@@ -20,7 +23,7 @@ STORE_ONLY = "Answers are saved in the store only."
 
 
 class RelayFeedback:
-    """`FeedbackPublisher` over an `edge.relay.Relay`: the companion's payload, topic and outbox.
+    """`FeedbackPublisher` over an `edge.mqtt.relay.Relay`: the companion's payload, topic and outbox.
 
     The dashboard connects as its own client (``dashboard-<desktop>``) and
     follows the hub's retained status. While the hub is online, verdicts go over

@@ -15,24 +15,15 @@ from typing import Any
 
 import click
 
-from edge.config import Settings, load_settings, store_path
-
-
-def _settings(ctx: click.Context, overrides: dict[str, Any] | None = None) -> Settings:
-    obj = ctx.find_root().obj or {}
-    return load_settings(obj.get("config"), overrides)
-
-
-def _typed(ctx: click.Context, name: str) -> bool:
-    src = ctx.get_parameter_source(name)
-    return src is not None and src.name == "COMMANDLINE"
+from edge.commands.common import settings_of, typed
+from edge.config import Settings, store_path
 
 
 def _relay_overrides(ctx: click.Context, host: str | None, port: int | None) -> dict[str, Any]:
     relay: dict[str, Any] = {}
-    if _typed(ctx, "host"):
+    if typed(ctx, "host"):
         relay["host"] = host
-    if _typed(ctx, "port"):
+    if typed(ctx, "port"):
         relay["port"] = port
     return {"relay": relay} if relay else {}
 
@@ -75,7 +66,7 @@ def desktop(
     """The desktop companion: forwards activity to the hub and shows its proposals."""
     from edge.desktop import build_companion
 
-    settings = _settings(ctx, _relay_overrides(ctx, host, port))
+    settings = settings_of(ctx, _relay_overrides(ctx, host, port))
 
     def note(msg: str) -> None:
         click.echo(msg, err=True)
@@ -145,7 +136,7 @@ def broker_serve(ctx: click.Context, host: str | None, port: int | None) -> None
     """Run only the embedded (amqtt) broker until interrupted."""
     from edge.mqtt.broker import EmbeddedBroker
 
-    settings = _settings(ctx, _relay_overrides(ctx, host, port))
+    settings = settings_of(ctx, _relay_overrides(ctx, host, port))
     b = EmbeddedBroker(settings.relay.host, settings.relay.port)
     b.start()
     click.echo(b.describe(), err=True)
@@ -280,7 +271,7 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """What the hub has done: proposals, answers, adaptations (threshold, interval, suppressions)."""
-    info = status_info(_settings(ctx), store_path())
+    info = status_info(settings_of(ctx), store_path())
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
         return

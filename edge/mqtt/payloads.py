@@ -14,7 +14,14 @@ import uuid
 from typing import Any
 
 from edge.mqtt.topics import split_topic
-from edge.records import Decision, Observation, observation_from_dict, observation_to_dict, stable_id
+from edge.records import (
+    Decision,
+    Observation,
+    feedback_id,
+    observation_from_dict,
+    observation_to_dict,
+    stable_id,
+)
 from edge.store import VERDICTS
 
 SCHEMA = 1
@@ -70,7 +77,7 @@ def feedback_payload(proposal_id: str, desktop: str, verdict: str, now: float) -
     """The user's answer. One verdict per proposal: the id derives from the proposal, first one wins."""
     return {
         "schema": SCHEMA,
-        "id": stable_id("feedback", proposal_id),
+        "id": feedback_id(proposal_id),
         "desktop": desktop,
         "proposal_id": proposal_id,
         "verdict": verdict,

@@ -58,7 +58,7 @@ def m001_initial(db: Database) -> None:
 
 @migrations()
 def m002_relay_feedback(db: Database) -> None:
-    """MQTT outbox/inbox (edge.relay) and feedback adaptation state (edge.feedback)."""
+    """MQTT outbox/inbox (edge.store.relay) and feedback adaptation state (edge.store.feedback)."""
     # owner: the MQTT client that queued/received the row (hub and a companion may share one file).
     db.table("relay_outbox").create(
         {

@@ -18,11 +18,10 @@ import pytest
 
 from edge.clock import FakeClock
 from edge.config import Settings
-from edge.records import AgentResponse, Observation, stable_id
+from edge.records import AgentResponse, Observation, feedback_id, stable_id
 from edge.sources.trace import load_trace
 from edge.store import Store
 from tui.app import ProactiveApp, make_app
-from tui.feedback import feedback_id_for
 from tui.ports import Health
 
 NOW = 1_717_400_000.0  # 2024-06-03 07:33:20 UTC
@@ -57,7 +56,7 @@ def add_prop(
     pid = stable_id("proposal", o.id, task)
     store.add_proposal(pid, o, AgentResponse("purpose", "thoughts", task, say), score, now=at, ttl_s=120)
     if verdict:
-        store.add_feedback(feedback_id_for(pid), pid, verdict, o.desktop, now=at + answer_after)
+        store.add_feedback(feedback_id(pid), pid, verdict, o.desktop, now=at + answer_after)
     return pid
 
 

@@ -13,6 +13,7 @@ from edge.config import Settings
 from edge.errors import EdgeError, RelayError, StoreError
 from edge.mqtt.payloads import feedback_payload
 from edge.mqtt.topics import HUB, topic
+from edge.records import feedback_id
 from edge.store import Store
 from edge.store.dashboard import ProposalFilter, query_proposals
 from edge.store.memory import NewMemory
@@ -20,7 +21,7 @@ from tests.doubles import FakePublisher, HashEmbedder, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tui import memory, relay
 from tui.dashboard import StoreDashboard
-from tui.feedback import feedback_id_for, record_feedback
+from tui.feedback import record_feedback
 from tui.health import doctor_health
 from tui.memory import StreamMemory, open_stream_memory
 from tui.ports import Part
@@ -30,7 +31,7 @@ from tui.relay import RelayFeedback, load_relay, relay_health
 def test_record_feedback_like_a_companion(hub: Store) -> None:
     pid = query_proposals(hub, ProposalFilter(status="pending"))[0].id
     out = record_feedback(hub, pid, "accepted", NOW)
-    assert out.stored and out.desktop == "office" and out.feedback_id == feedback_id_for(pid)
+    assert out.stored and out.desktop == "office" and out.feedback_id == feedback_id(pid)
     row = hub.db["feedback"].get(out.feedback_id)
     assert (row["verdict"], row["desktop"], row["created_at"]) == ("accepted", "office", NOW)
     again = record_feedback(hub, pid, "rejected", NOW + 1)
@@ -74,7 +75,7 @@ def test_relay_publishes_the_companions_payload(hub: Store) -> None:
     fid = rf.publish_feedback(desktop="office", proposal_id="p1", verdict="accepted", now=NOW)
     hub_side.pump(0)
     assert seen == [("office", feedback_payload("p1", "office", "accepted", NOW))]
-    assert fid == feedback_id_for("p1")
+    assert fid == feedback_id("p1")
     bus.stop()
     assert not rf.hub_online and "unreachable" in rf.describe()
     down = relay_health(Part(rf), "127.0.0.1:1883")

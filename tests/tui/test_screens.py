@@ -21,13 +21,13 @@ from edge.config import Settings
 from edge.feedback import FeedbackManager
 from edge.mqtt.links import HubLink
 from edge.mqtt.topics import HUB, topic
+from edge.records import feedback_id
 from edge.store import Store
 from edge.store.dashboard import ProposalFilter, query_proposals
 from tests.doubles import FakeMemory, FakePublisher, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tests.tui.test_annotation import session
 from tui.app import AUTO, ProactiveApp
-from tui.feedback import feedback_id_for
 from tui.messages import FeedbackSent
 from tui.ports import Health
 from tui.relay import RelayFeedback
@@ -90,7 +90,7 @@ async def test_live_accept_goes_to_the_hub_when_it_is_online(build: Build, hub: 
         await pilot.press("r")
         await pilot.pause()
         assert "Already sent (accepted)" in toasts[-1] and len(publisher.sent) == 1
-        hub.add_feedback(feedback_id_for(pid), pid, "accepted", "office", NOW + 1)
+        hub.add_feedback(feedback_id(pid), pid, "accepted", "office", NOW + 1)
         app.poll_store()
         await pilot.pause()
         assert rows(app, "#proposals")[0][3] == "accepted"
@@ -104,7 +104,7 @@ async def test_live_answers_are_stored_when_the_hub_is_offline(build: Build, hub
         await pilot.press("i")
         await pilot.pause()
         assert publisher.sent == [] and toasts[-1] == "Ignored: Hub is offline: store only."
-        row = hub.db["feedback"].get(feedback_id_for(pid_of(hub, PENDING)))
+        row = hub.db["feedback"].get(feedback_id(pid_of(hub, PENDING)))
         assert (row["verdict"], row["desktop"], row["created_at"]) == ("ignored", "office", NOW)
         assert rows(app, "#proposals")[0][3] == "ignored"
 
