@@ -213,7 +213,7 @@ class FeedbackManager:
             return []
         self._next_sweep = now + 1.0
         applied = []
-        for prop in self.tables.pending_expired_before(now - self.settings.expiry_grace_s):
+        for prop in self.store.pending_expired_before(now - self.settings.expiry_grace_s):
             done = self._record(prop, "ignored", feedback_id(prop["id"]))
             if done is not None:
                 applied.append(done)
@@ -261,7 +261,7 @@ class FeedbackManager:
             self.tables.save_state(desktop, raise_ / 2, extra / 2, now)
         kind, text = self.execute(prop)
         result = HelpResult(prop["id"], desktop, prop["task"], kind, text, now)
-        self.tables.add_result(stable_id("result", prop["id"]), result)
+        self.store.add_result(stable_id("result", prop["id"]), result)
         self._log(desktop, prop["id"], "accepted", "result", {"kind": kind, "chars": len(text)})
         return result
 
@@ -318,6 +318,6 @@ class FeedbackManager:
         return {
             "desktops": desktops,
             "suppressions": supp,
-            "verdicts": self.tables.verdict_counts(),
+            "verdicts": self.store.verdict_counts(),
             "recent": self.tables.recent_adaptations(20),
         }

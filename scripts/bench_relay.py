@@ -41,7 +41,6 @@ from edge.mqtt.broker import EmbeddedBroker  # noqa: E402
 from edge.mqtt.client import PahoRelay  # noqa: E402
 from edge.mqtt.topics import HUB, topic  # noqa: E402
 from edge.store import Store  # noqa: E402
-from edge.store.relay import set_synchronous  # noqa: E402
 
 
 def free_port() -> int:
@@ -90,7 +89,7 @@ SYNCHRONOUS: str | None = None
 def _store(path: Path) -> Store:
     store = Store.open(path)
     if SYNCHRONOUS:
-        set_synchronous(store, SYNCHRONOUS)
+        store.set_synchronous(SYNCHRONOUS)
     return store
 
 

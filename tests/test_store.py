@@ -32,8 +32,8 @@ def test_proposal_and_feedback_redelivery_harmless() -> None:
     o = obs("x", 1)
     s.add_observation(o, now=1)
     r = AgentResponse("p", "t", "Explain the error", "Want help?")
-    assert s.add_proposal("p1", o, r, 0.8, now=2)
-    assert not s.add_proposal("p1", o, r, 0.8, now=3)
+    assert s.add_proposal("p1", o, r, 0.8, now=2, ttl_s=120)
+    assert not s.add_proposal("p1", o, r, 0.8, now=3, ttl_s=120)
     assert s.add_feedback("f1", "p1", "accepted", "d1", now=4)
     assert not s.add_feedback("f1", "p1", "accepted", "d1", now=5)
     assert s.get_proposal("p1")["status"] == "accepted"  # type: ignore[index]
@@ -71,5 +71,5 @@ def test_proposal_keeps_its_decision_latency() -> None:
     s = Store.memory()
     o = obs("x", 1)
     s.add_observation(o, now=1)
-    s.add_proposal("p1", o, AgentResponse("p", "t", "Fix it", "r"), 0.7, now=2, latency_ms=812.5)
+    s.add_proposal("p1", o, AgentResponse("p", "t", "Fix it", "r"), 0.7, now=2, ttl_s=120, latency_ms=812.5)
     assert s.get_proposal("p1")["latency_ms"] == 812.5  # type: ignore[index]

@@ -33,7 +33,6 @@ from edge.clock import Clock
 from edge.errors import StoreError
 from edge.sources.trace import Trace
 from edge.store import Store
-from edge.store.dashboard import proposed_tasks
 
 SILENCE = None  # pred_task of "stay silent"
 
@@ -91,7 +90,7 @@ def store_tasks(store: Store | None, trace: Trace, index: int) -> list[str]:
     if store is None:
         return []
     obs = trace.observations[index]
-    return proposed_tasks(store, obs.source, obs.key)
+    return store.proposed_tasks(obs.source, obs.key)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`StoreDashboard`: the dashboard's services over one store file, handed to every screen.
 
-It reads the rows the screens show (`edge.store.dashboard`), answers proposals
+It reads the rows the screens show (`Store.proposal_rows`, `Store.stats`, ...), answers proposals
 (over the relay while the hub is online, else into the store), and holds the
 optional parts (relay, memory). For the app it also watches the store for the
 hub's commits and runs the relay. UI thread only (one store connection),
@@ -16,17 +16,8 @@ from edge.clock import Clock
 from edge.errors import EdgeError
 from edge.sources.trace import Trace
 from edge.store import Store
-from edge.store.dashboard import (
-    ObservationRow,
-    ProposalFilter,
-    ProposalRow,
-    Stats,
-    compute_stats,
-    data_version,
-    desktops,
-    query_proposals,
-    recent_observations,
-)
+from edge.store.observations import ObservationRow
+from edge.store.proposals import ProposalFilter, ProposalRow, Stats
 from tui.annotation import AnnotationSession
 from tui.feedback import record_feedback
 from tui.ports import (
@@ -69,8 +60,8 @@ class StoreDashboard:
         self.broker = broker
         self._sent: dict[str, str] = {}  # proposal id -> verdict published, not yet recorded by the hub
         self._hub_online: bool | None = None
-        self.version = data_version(store)
-        self._pending = {p.id for p in query_proposals(store, PENDING)}
+        self.version = store.data_version()
+        self._pending = {p.id for p in store.proposal_rows(PENDING)}
 
     # ------------------------------------------------------------ reads
 
@@ -78,16 +69,16 @@ class StoreDashboard:
         return self.clock.now()
 
     def proposals(self, which: ProposalFilter) -> list[ProposalRow]:
-        return query_proposals(self.store, which)
+        return self.store.proposal_rows(which)
 
     def observations(self, limit: int = 100) -> list[ObservationRow]:
-        return recent_observations(self.store, limit)
+        return self.store.observation_rows(limit)
 
     def desktops(self) -> list[str]:
-        return desktops(self.store)
+        return self.store.desktops()
 
     def stats(self) -> Stats:
-        return compute_stats(self.store, self.now())
+        return self.store.stats(self.now())
 
     def health(self) -> list[Health]:
         return self._health()
@@ -173,11 +164,11 @@ class StoreDashboard:
 
     def poll(self) -> list[ProposalRow] | None:
         """None when the store is as last seen; else the pending proposals that are new, newest first."""
-        version = data_version(self.store)
+        version = self.store.data_version()
         if version == self.version:
             return None
         self.version = version
-        pending = query_proposals(self.store, PENDING)
+        pending = self.store.proposal_rows(PENDING)
         fresh = [p for p in pending if p.id not in self._pending]
         self._pending = {p.id for p in pending}
         return fresh

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from edge.sources.trace import Trace
-from edge.store.dashboard import ObservationRow, ProposalFilter, ProposalRow, Stats
+from edge.store.observations import ObservationRow
+from edge.store.proposals import ProposalFilter, ProposalRow, Stats
 from tui.annotation import AnnotationSession
 
 T = TypeVar("T")
@@ -138,7 +139,7 @@ class Dashboard(Protocol):
     def now(self) -> float: ...
 
     def proposals(self, which: ProposalFilter) -> list[ProposalRow]:
-        """Newest first, with answer time and result; see `edge.store.dashboard.query_proposals`."""
+        """Newest first, with answer time and result; see `edge.store.Store.proposal_rows`."""
         ...
 
     def observations(self, limit: int = 100) -> list[ObservationRow]: ...

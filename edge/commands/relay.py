@@ -252,7 +252,7 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
         return {
             "data": str(db_path),
             "observations": store.count("observations"),
-            "proposals": fb.tables.proposal_counts(),
+            "proposals": store.proposal_counts(),
             "results": store.count("results"),
             "relay": {
                 "broker": settings.relay.broker,

@@ -46,11 +46,6 @@ from edge.store.memory import (
     Memory,
     MemoryDB,
     NewMemory,
-    accepted_tasks,
-    database_file,
-    delete_observations,
-    feedback_after,
-    proposals_after,
     text_hash,
 )
 
@@ -58,8 +53,8 @@ log = logging.getLogger(__name__)
 
 # What `sync_store` copies: (kind, checkpoint, rows after a rowid, text of a row with a task).
 _SYNCED = (
-    ("proposal", CK_SYNC_PROPOSALS, proposals_after, "The assistant proposed to the user: {task}"),
-    ("feedback", CK_SYNC_FEEDBACK, feedback_after, "The user {verdict} the proposal: {task}"),
+    ("proposal", CK_SYNC_PROPOSALS, Store.proposals_after, "The assistant proposed to the user: {task}"),
+    ("feedback", CK_SYNC_FEEDBACK, Store.feedback_after, "The user {verdict} the proposal: {task}"),
 )
 
 
@@ -386,7 +381,7 @@ class MemoryStream:
 
     def accepted_examples(self, qvec: np.ndarray, n: int) -> list[str]:
         """Up to ``n`` distinct tasks the user accepted before, most similar to ``qvec`` first."""
-        tasks = accepted_tasks(self.store, 500) if n > 0 else []
+        tasks = self.store.accepted_tasks(500) if n > 0 else []
         if not tasks:
             return []
         sims = self.embed(tasks) @ qvec
@@ -484,7 +479,7 @@ class MemoryStream:
         deleted = self.records.delete(ids)
         obs_ids = [m.source_id for m in mems.values() if m.kind == "observation" and m.source_id]
         if obs_ids:
-            delete_observations(self.store, obs_ids)
+            self.store.delete_observations(obs_ids)
         try:
             self.index.remove(np.array(deleted, np.int64))
             self.flush()
@@ -602,5 +597,5 @@ def _clip_tokens(text: str, budget: int, count: Callable[[str], int]) -> str:
 
 def index_path_for(store: Store) -> Path | None:
     """``<db>.memory.faiss`` beside the store's SQLite file, or None for an in-memory database."""
-    p = database_file(store)
+    p = store.path
     return None if p is None else p.with_name(p.stem + ".memory.faiss")

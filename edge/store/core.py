@@ -1,31 +1,32 @@
-"""The store's connection, and the hub's own tables: observations, proposals, feedback, checkpoints.
+"""The store's connection and the ``checkpoints`` table; `Store` gathers the hub's own tables.
 
 One file (``proactive.db`` in the data directory), WAL mode so the dashboard can
 read while the hub writes. Schema changes are migrations in `edge.store.migrations`.
-Every row has a deterministic primary key (see `edge.records.stable_id`), so
-re-reading an ActivityWatch span or a redelivered MQTT message is an upsert,
-never a duplicate.
+`Store` is the connection plus the queries of ``observations``
+(`edge.store.observations`) and of ``proposals``, ``feedback`` and ``results``
+(`edge.store.proposals`); the other rooms' tables have their own classes over a
+`Store` (`edge.store.feedback`, `edge.store.memory`, `edge.store.relay`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from edge.errors import StoreError
-from edge.records import AgentResponse, Observation, observation_from_dict
 from edge.store.migrations import migrations
+from edge.store.proposals import Proposals
 
-VERDICTS = ("accepted", "rejected", "ignored")
 
+class Store(Proposals):
+    """Typed access to the hub's tables. Takes a `Database` so tests can pass an in-memory one.
 
-class Store:
-    """Typed access to the hub's tables. Takes a `Database` so tests can pass an in-memory one."""
+    ``db`` is the connection, for the modules of `edge.store` only.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -68,131 +69,30 @@ class Store:
         """Close the connection; the store cannot be used afterwards."""
         self.db.close()
 
-    # ------------------------------------------------------------ observations
+    # ------------------------------------------------------------ the connection
 
-    def add_observation(self, obs: Observation, now: float) -> bool:
-        """Store ``obs``; return True when it is new. A re-read of the same event updates it in place."""
-        oid = obs.id
-        table = self.db.table("observations")
-        existed = table.count_where("id = ?", [oid]) > 0
-        row = {
-            "id": oid,
-            "desktop": obs.desktop,
-            "source": obs.source,
-            "ts": obs.ts,
-            "time": obs.time,
-            "text": obs.text,
-            "app": obs.app,
-            "key": obs.key,
-            "help_needed": None if obs.help_needed is None else int(obs.help_needed),
-        }
-        if existed:
-            table.update(oid, row)
-        else:
-            table.insert({**row, "created_at": now})
-        return not existed
+    @property
+    def path(self) -> Path | None:
+        """The store's SQLite file, or None for an in-memory database. Raises `StoreError`."""
+        try:
+            rows = self.db.execute("PRAGMA database_list").fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"Store query failed: {e}", "The database may be locked or damaged.") from e
+        return Path(rows[0][2]) if rows and rows[0][2] else None
 
-    def recent_observations(self, desktop: str | None = None, limit: int = 8) -> list[Observation]:
-        """The ``limit`` newest observations (of ``desktop`` if given), oldest first."""
-        where, args = ("desktop = ?", [desktop]) if desktop else (None, [])
-        rows = list(
-            self.db.table("observations").rows_where(
-                where, args, order_by="created_at desc, rowid desc", limit=limit
-            )
-        )
-        return [self._obs(r) for r in reversed(rows)]
+    def data_version(self) -> int:
+        """Changes whenever another connection (the hub) commits to the store file."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
 
-    def observations(self, desktop: str | None = None) -> Iterator[Observation]:
-        where, args = ("desktop = ?", [desktop]) if desktop else (None, [])
-        for r in self.db.table("observations").rows_where(where, args, order_by="created_at, rowid"):
-            yield self._obs(r)
+    def set_synchronous(self, mode: str) -> None:
+        """Set SQLite's ``synchronous`` pragma (``full`` or ``normal``): the outbox's durability."""
+        if mode.lower() not in ("full", "normal", "off", "extra"):
+            raise ValueError(f"unknown synchronous mode {mode!r}")
+        self.db.execute(f"PRAGMA synchronous = {mode}")
 
     def count(self, table: str) -> int:
+        """Rows in ``table`` (any table; 0 when it does not exist)."""
         return self.db[table].count if self.db[table].exists() else 0
-
-    @staticmethod
-    def _obs(r: dict[str, Any]) -> Observation:
-        d = dict(r)
-        hn = d.pop("help_needed", None)
-        d["help_needed"] = None if hn is None else bool(hn)
-        return observation_from_dict(d)
-
-    # ------------------------------------------------------------ proposals
-
-    def add_proposal(
-        self,
-        proposal_id: str,
-        obs: Observation,
-        response: AgentResponse,
-        score: float | None,
-        now: float,
-        ttl_s: float = 120.0,
-        latency_ms: float | None = None,
-    ) -> bool:
-        """Store a proposal (status ``pending``); return True when it is new.
-
-        ``latency_ms`` is how long the decision took (gate + LLM + scoring)."""
-        table = self.db.table("proposals")
-        if table.count_where("id = ?", [proposal_id]) > 0:
-            return False
-        table.insert(
-            {
-                "id": proposal_id,
-                "observation_id": obs.id,
-                "desktop": obs.desktop,
-                "task": response.task,
-                "purpose": response.purpose,
-                "thoughts": response.thoughts,
-                "response": response.response,
-                "score": score,
-                "status": "pending",
-                "created_at": now,
-                "expires_at": now + ttl_s,
-                "latency_ms": latency_ms,
-            }
-        )
-        return True
-
-    def proposals(self, desktop: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first."""
-        where, args = ("desktop = ?", [desktop]) if desktop else (None, [])
-        return list(
-            self.db.table("proposals").rows_where(
-                where, args, order_by="created_at desc, rowid desc", limit=limit
-            )
-        )
-
-    def get_proposal(self, proposal_id: str) -> dict[str, Any] | None:
-        rows = list(self.db.table("proposals").rows_where("id = ?", [proposal_id]))
-        return rows[0] if rows else None
-
-    # ------------------------------------------------------------ feedback
-
-    def add_feedback(
-        self, feedback_id: str, proposal_id: str, verdict: str, desktop: str, now: float
-    ) -> bool:
-        """Record a verdict; return True when new. A repeated ``feedback_id`` is ignored."""
-        if verdict not in VERDICTS:
-            raise StoreError(f"Unknown verdict {verdict!r}.", f"Use one of {', '.join(VERDICTS)}.")
-        table = self.db.table("feedback")
-        if table.count_where("id = ?", [feedback_id]) > 0:
-            return False
-        if self.get_proposal(proposal_id) is None:
-            raise StoreError(
-                f"Unknown proposal {proposal_id!r}.", "Feedback must answer a proposal the hub sent."
-            )
-        with self.db.conn:
-            table.insert(
-                {
-                    "id": feedback_id,
-                    "proposal_id": proposal_id,
-                    "desktop": desktop,
-                    "verdict": verdict,
-                    "created_at": now,
-                }
-            )
-            self.db.table("proposals").update(proposal_id, {"status": verdict})
-        return True
 
     # ------------------------------------------------------------ checkpoints
 
@@ -205,3 +105,8 @@ class Store:
         self.db.table("checkpoints").upsert(
             {"name": name, "value": json.dumps(value), "updated_at": now}, pk="name"
         )
+
+    def clear_checkpoints(self) -> None:
+        """Forget every checkpoint: sources read their span again (the rows' ids make that an upsert)."""
+        with self.db.conn:
+            self.db.execute("DELETE FROM checkpoints")

@@ -1,16 +1,15 @@
-"""The feedback room's tables: ``feedback_state``, ``adaptations``, ``suppressions``, ``results``.
+"""The feedback room's tables: ``feedback_state``, ``adaptations``, ``suppressions``.
 
-Also the two reads of ``proposals`` and ``feedback`` that only the feedback
-room needs (unanswered proposals past expiry, verdict counts).
+How the hub adapts to the answers (raises, cool-downs and their log). The
+answers themselves and the results are `edge.store.proposals`' tables.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from edge.records import HelpResult
 from edge.store.core import Store
 
 
@@ -121,28 +120,3 @@ class FeedbackStore:
             Suppression(r["desktop"], r["task"], r["until"])
             for r in self.db.table("suppressions").rows_where("until > ?", [now], order_by="created_at desc")
         ]
-
-    # ------------------------------------------------------------ results
-    def add_result(self, result_id: str, result: HelpResult) -> None:
-        """Store the help written for an accepted proposal (again: replaced)."""
-        row = {"id": result_id, **asdict(result)}
-        del row["task"]  # the proposal has it
-        self.db.table("results").insert(row, replace=True)
-
-    # ------------------------------------------------------------ proposals and verdicts
-    def pending_expired_before(self, before: float) -> list[dict[str, Any]]:
-        """Proposals still ``pending`` whose ``expires_at`` is before ``before``."""
-        return list(self.db.table("proposals").rows_where("status = 'pending' and expires_at < ?", [before]))
-
-    def verdict_counts(self) -> dict[str, int]:
-        return {
-            str(v): int(n)
-            for v, n in self.db.execute("select verdict, count(*) from feedback group by verdict").fetchall()
-        }
-
-    def proposal_counts(self) -> dict[str, int]:
-        """Proposals by status (pending, accepted, rejected, ignored)."""
-        return {
-            str(s): int(n)
-            for s, n in self.db.execute("select status, count(*) from proposals group by status").fetchall()
-        }

@@ -1,4 +1,4 @@
-"""The memory stream's tables and every query it makes of the store.
+"""The memory stream's four tables and their queries.
 
 `MemoryDB` holds the SQL of ``memories``, ``memory_vectors``,
 ``memory_citations`` and ``memory_importance_cache`` (created by migration
@@ -6,9 +6,9 @@ m003 in `edge.store.migrations`). It works on a `Store`, so the memory lives
 in the same file as observations and proposals and tests pass
 ``Store.memory()``. Vectors are float32 blobs; ``memories.id`` is the FAISS id.
 
-The functions at the end read (and, for ``forget``, delete) rows of the hub's
-own tables (proposals, feedback, observations; see `edge.store.core`) for the
-memory stream, and ``CK_*`` name the checkpoints the memory keeps.
+The rows the stream copies from the hub's own tables are `Store` methods
+(`edge.store.proposals`, `edge.store.observations`); ``CK_*`` name the
+checkpoints the memory keeps.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -416,81 +415,3 @@ class MemoryDB:
 def _chunks(items: Sequence[Any], n: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), n):
         yield list(items[i : i + n])
-
-
-
-
-
-# ---------------------------------------------------------------- the hub's own tables
-# Reads of the tables `edge.store.core` owns, for the memory stream (candidates for `Store` methods).
-
-
-class ProposalRow(NamedTuple):
-    """A proposal as the memory copies it (``rowid`` orders the copying)."""
-
-    rowid: int
-    id: str
-    desktop: str | None
-    task: str | None
-    created_at: float | None
-
-
-class FeedbackRow(NamedTuple):
-    """A verdict with the task of the proposal it answers."""
-
-    rowid: int
-    id: str
-    desktop: str | None
-    verdict: str
-    created_at: float | None
-    task: str | None
-
-
-def _rows(store: Store, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-    try:
-        return list(store.db.execute(sql, list(args)).fetchall())
-    except sqlite3.Error as e:
-        raise StoreError(f"Store query failed: {e}", "The database may be locked or damaged.") from e
-
-
-def proposals_after(store: Store, rowid: int) -> list[ProposalRow]:
-    """Proposals stored after ``rowid``, in insertion order."""
-    sql = "SELECT rowid, id, desktop, task, created_at FROM proposals WHERE rowid > ? ORDER BY rowid"
-    return [ProposalRow(*r) for r in _rows(store, sql, [rowid])]
-
-
-def feedback_after(store: Store, rowid: int) -> list[FeedbackRow]:
-    """Verdicts stored after ``rowid``, in insertion order, with the task they answer (None if unknown)."""
-    sql = (
-        "SELECT f.rowid, f.id, f.desktop, f.verdict, f.created_at, p.task FROM feedback f"
-        " LEFT JOIN proposals p ON p.id = f.proposal_id WHERE f.rowid > ? ORDER BY f.rowid"
-    )
-    return [FeedbackRow(*r) for r in _rows(store, sql, [rowid])]
-
-
-def accepted_tasks(store: Store, limit: int = 500) -> list[str]:
-    """Distinct non-empty tasks of the ``limit`` newest accepted proposals, newest first."""
-    rows = _rows(
-        store,
-        "SELECT task FROM proposals WHERE status = 'accepted' AND task IS NOT NULL AND task != ''"
-        " ORDER BY created_at DESC LIMIT ?",
-        [limit],
-    )
-    return list(dict.fromkeys(str(r[0]) for r in rows))
-
-
-def delete_observations(store: Store, ids: Sequence[str]) -> None:
-    """Delete the observations with these ids (``forget`` removes the raw events behind records)."""
-    try:
-        with store.db.conn:
-            for chunk in _chunks(list(ids), 500):
-                marks = ",".join("?" * len(chunk))
-                store.db.execute(f"DELETE FROM observations WHERE id IN ({marks})", chunk)
-    except sqlite3.Error as e:
-        raise StoreError(f"Cannot delete observations: {e}", "Nothing was deleted; retry.") from e
-
-
-def database_file(store: Store) -> Path | None:
-    """The store's SQLite file, or None for an in-memory database."""
-    row = _rows(store, "PRAGMA database_list")
-    return Path(row[0][2]) if row and row[0][2] else None

@@ -2,9 +2,14 @@
 
 The migration set is named "proactive-edge" and records what it applied in the
 database itself, so never edit or rename an applied migration: add the next.
-Queries live beside the tables they touch: `edge.store.core` (observations,
-proposals, feedback, checkpoints), `edge.store.relay`, `edge.store.feedback`,
-`edge.store.memory`, `edge.store.dashboard`.
+Each table's queries live in one module, named in the migration that creates it:
+
+- ``observations``: `edge.store.observations`
+- ``proposals``, ``feedback``, ``results``: `edge.store.proposals`
+- ``checkpoints``: `edge.store.core`
+- ``relay_outbox``, ``relay_inbox``: `edge.store.relay`
+- ``feedback_state``, ``adaptations``, ``suppressions``: `edge.store.feedback`
+- ``memories``, ``memory_vectors``, ``memory_citations``, ``memory_importance_cache``: `edge.store.memory`
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from sqlite_utils import Database, Migrations
 
 migrations = Migrations("proactive-edge")
 
+
 @migrations()
 def m001_initial(db: Database) -> None:
+    """``observations`` (edge.store.observations), ``proposals`` and ``feedback``
+    (edge.store.proposals), ``checkpoints`` (edge.store.core)."""
     db.table("observations").create(
         {
             "id": str,
@@ -55,10 +63,10 @@ def m001_initial(db: Database) -> None:
     db.table("checkpoints").create({"name": str, "value": str, "updated_at": float}, pk="name")
 
 
-
 @migrations()
 def m002_relay_feedback(db: Database) -> None:
-    """MQTT outbox/inbox (edge.store.relay) and feedback adaptation state (edge.store.feedback)."""
+    """MQTT outbox/inbox (edge.store.relay), the feedback room's adaptation state (edge.store.feedback)
+    and ``results``, the help written for accepted proposals (edge.store.proposals)."""
     # owner: the MQTT client that queued/received the row (hub and a companion may share one file).
     db.table("relay_outbox").create(
         {
@@ -104,7 +112,6 @@ def m002_relay_feedback(db: Database) -> None:
         {"id": str, "proposal_id": str, "desktop": str, "kind": str, "text": str, "created_at": float},
         pk="id",
     )
-
 
 
 @migrations()
@@ -164,8 +171,7 @@ def m003_memory_stream(db: Database) -> None:
     )
 
 
-
 @migrations()
 def m004_proposal_latency(db: Database) -> None:
-    """How long each decision took, for the dashboard's latency figures."""
+    """How long each decision took, for the dashboard's latency figures (edge.store.proposals)."""
     db.table("proposals").add_column("latency_ms", float)

@@ -120,10 +120,3 @@ def outbox_counts(store: Store) -> dict[str, dict[str, int]]:
     ).fetchall():
         out.setdefault(str(owner), {})[str(status)] = int(n)
     return out
-
-
-def set_synchronous(store: Store, mode: str) -> None:
-    """Set SQLite's ``synchronous`` pragma (``full`` or ``normal``): the outbox's durability per publish."""
-    if mode.lower() not in ("full", "normal", "off", "extra"):
-        raise ValueError(f"unknown synchronous mode {mode!r}")
-    store.db.execute(f"PRAGMA synchronous = {mode}")

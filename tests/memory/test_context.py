@@ -27,7 +27,7 @@ HISTORY = [
 def _accept(st: MemoryStream, pid: str, task: str, i: int) -> None:
     o = obs(f"event {pid}", 100 + i)
     st.store.add_observation(o, now=i)
-    st.store.add_proposal(pid, o, AgentResponse("p", "t", task, "r"), 0.9, now=i)
+    st.store.add_proposal(pid, o, AgentResponse("p", "t", task, "r"), 0.9, now=i, ttl_s=120)
     st.store.add_feedback(f"f{pid}", pid, "accepted", "d1", now=i)
 
 

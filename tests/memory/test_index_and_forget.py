@@ -163,7 +163,7 @@ def test_proposals_and_feedback_become_records(make_stream) -> None:  # type: ig
     o = obs("The user debugs a failing test.", 1)
     st.store.add_observation(o, now=1)
     st.store.add_proposal(
-        "p1", o, AgentResponse("p", "t", "Explain the failing test", "Want help?"), 0.9, now=2
+        "p1", o, AgentResponse("p", "t", "Explain the failing test", "Want help?"), 0.9, now=2, ttl_s=120
     )
     st.store.add_feedback("f1", "p1", "accepted", "d1", now=3)
     st.remember(o)

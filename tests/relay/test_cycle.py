@@ -8,7 +8,6 @@ import pytest
 
 from edge.commands.relay import status_info
 from edge.config import Settings
-from edge.store.feedback import FeedbackStore
 from tests.doubles import response
 from tests.relay.conftest import BrokerHandle
 from tests.relay.helpers import make_rig, obs, relay_settings
@@ -72,7 +71,7 @@ def test_propose_answer_adapt_cycle(broker: BrokerHandle, tmp_path: Path) -> Non
         rig.pump(lambda: len(rig.decisions) == 5)
         assert rig.decisions[-1].llm_called and not rig.decisions[-1].proposed
 
-        assert FeedbackStore(store).verdict_counts() == {"accepted": 1, "ignored": 1, "rejected": 1}
+        assert store.verdict_counts() == {"accepted": 1, "ignored": 1, "rejected": 1}
         assert [a for _, a in c.answered] == ["accepted", "rejected", "ignored"]
 
         # 5. everything is visible in `proactive status --json`

@@ -247,8 +247,7 @@ def test_heartbeats_merge_and_rereads_never_duplicate(aw_server: AwServer, write
     assert again.fetch() == []
 
     # losing every checkpoint re-reads the span: same ids, no new rows
-    store.db.execute("DELETE FROM checkpoints")
-    store.db.conn.commit()
+    store.clear_checkpoints()
     fresh = ActivityWatchSource(settings_for(aw_server.port), store, clock)
     reread = drain(fresh, store, clock)
     assert [o.id for o in reread] == [o.id for o in first + second]

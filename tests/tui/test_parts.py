@@ -15,8 +15,8 @@ from edge.mqtt.payloads import feedback_payload
 from edge.mqtt.topics import HUB, topic
 from edge.records import feedback_id
 from edge.store import Store
-from edge.store.dashboard import ProposalFilter, query_proposals
 from edge.store.memory import NewMemory
+from edge.store.proposals import ProposalFilter
 from tests.doubles import FakePublisher, HashEmbedder, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tui import memory, relay
@@ -29,10 +29,11 @@ from tui.relay import RelayFeedback, load_relay, relay_health
 
 
 def test_record_feedback_like_a_companion(hub: Store) -> None:
-    pid = query_proposals(hub, ProposalFilter(status="pending"))[0].id
+    pid = hub.proposal_rows(ProposalFilter(status="pending"))[0].id
     out = record_feedback(hub, pid, "accepted", NOW)
     assert out.stored and out.desktop == "office" and out.feedback_id == feedback_id(pid)
-    row = hub.db["feedback"].get(out.feedback_id)
+    row = hub.get_feedback(out.feedback_id)
+    assert row is not None
     assert (row["verdict"], row["desktop"], row["created_at"]) == ("accepted", "office", NOW)
     again = record_feedback(hub, pid, "rejected", NOW + 1)
     assert not again.stored and again.previous == "accepted"

@@ -1,37 +1,30 @@
-"""The dashboard's store reads (`edge.store.dashboard`) and its date and number formats, without an app."""
+"""The dashboard's store reads (`Store.proposal_rows`, `Store.stats`, ...) and its formats, without an app."""
 
 from __future__ import annotations
 
 import pytest
 
 from edge.errors import EdgeError
-from edge.records import AgentResponse
+from edge.records import AgentResponse, HelpResult
 from edge.store import Store
-from edge.store.dashboard import (
-    ProposalFilter,
-    compute_stats,
-    desktops,
-    proposed_tasks,
-    query_proposals,
-    recent_observations,
-)
+from edge.store.proposals import ProposalFilter
 from tests.tui.conftest import HOUR, NOW, add_obs, add_prop
 from tui.format import clip, fmt_day, fmt_duration, fmt_score, fmt_time, parse_dates
 
 
 def test_query_proposals_filters_and_orders(hub: Store) -> None:
-    rows = query_proposals(hub)
+    rows = hub.proposal_rows()
     assert [r.task for r in rows][:2] == ["Explain the traceback and suggest a fix", "Open the test log"]
-    assert {r.desktop for r in query_proposals(hub, ProposalFilter(desktop="laptop"))} == {"laptop"}
-    accepted = query_proposals(hub, ProposalFilter(status="accepted"))
+    assert {r.desktop for r in hub.proposal_rows(ProposalFilter(desktop="laptop"))} == {"laptop"}
+    accepted = hub.proposal_rows(ProposalFilter(status="accepted"))
     assert [r.status for r in accepted] == ["accepted", "accepted"]
     assert all(r.answered_at == pytest.approx(r.created_at + 30) for r in accepted)
     start, end = parse_dates("2024-06-02")
-    assert [r.task for r in query_proposals(hub, ProposalFilter(start=start, end=end))] == [
+    assert [r.task for r in hub.proposal_rows(ProposalFilter(start=start, end=end))] == [
         "Show a groupby example on two columns"
     ]
     assert (
-        len(query_proposals(hub, ProposalFilter(desktop="", status="", limit=2))) == 2
+        len(hub.proposal_rows(ProposalFilter(desktop="", status="", limit=2))) == 2
     )  # empty filters filter nothing
     first = rows[0]
     assert first.observation == "The user scrolls the traceback of a failing test in the terminal."
@@ -39,34 +32,34 @@ def test_query_proposals_filters_and_orders(hub: Store) -> None:
 
 
 def test_expired_pending_is_shown_expired(hub: Store) -> None:
-    by = {r.task: r for r in query_proposals(hub)}
+    by = {r.task: r for r in hub.proposal_rows()}
     assert by["Open the test log"].shown_status(NOW) == "expired"
     assert by["Explain the traceback and suggest a fix"].shown_status(NOW) == "pending"
 
 
 def test_results_table_is_joined_when_the_feedback_room_has_one(hub: Store) -> None:
-    pid = query_proposals(hub, ProposalFilter(status="accepted"))[0].id
-    hub.db["results"].insert({"id": "r1", "proposal_id": pid, "text": "Use df.groupby(['a', 'b'])."})
-    assert query_proposals(hub, ProposalFilter(status="accepted"))[0].result == "Use df.groupby(['a', 'b'])."
+    pid = hub.proposal_rows(ProposalFilter(status="accepted"))[0].id
+    hub.add_result("r1", HelpResult(pid, "office", "", "snippet", "Use df.groupby(['a', 'b']).", NOW))
+    assert hub.proposal_rows(ProposalFilter(status="accepted"))[0].result == "Use df.groupby(['a', 'b'])."
 
 
 def test_observations_desktops_and_proposed_tasks(hub: Store) -> None:
-    obs = recent_observations(hub, limit=2)
+    obs = hub.observation_rows(limit=2)
     assert [o.text for o in obs] == [
         "The user scrolls the traceback of a failing test in the terminal.",
         "The user opens the banking site and views last month's statement.",
     ]
     assert (obs[1].desktop, obs[1].app) == ("laptop", "firefox")
-    assert desktops(hub) == ["laptop", "office"]
+    assert hub.desktops() == ["laptop", "office"]
     o = add_obs(hub, "The user opens a trace event.", NOW - 5, source="trace", key="7")
     add_prop(hub, o, "Help with the event", NOW - 4, 0.5)
     add_prop(hub, o, "Help with the event again", NOW - 3, 0.5)
-    assert proposed_tasks(hub, "trace", "7") == ["Help with the event", "Help with the event again"]
-    assert proposed_tasks(hub, "trace", "8") == []
+    assert hub.proposed_tasks("trace", "7") == ["Help with the event", "Help with the event again"]
+    assert hub.proposed_tasks("trace", "8") == []
 
 
 def test_stats(hub: Store) -> None:
-    st = compute_stats(hub, NOW)
+    st = hub.stats(NOW)
     assert st.counts == {"pending": 2, "accepted": 2, "rejected": 1, "ignored": 1}
     assert st.acceptance == pytest.approx(0.5)
     assert sum(st.per_hour) == 5  # the 26-hour-old proposal is outside the last 24 hours
@@ -81,9 +74,15 @@ def test_stats_hub_latency() -> None:
     o = add_obs(s, "x", NOW - 10)
     for i, ms in enumerate((10.0, 30.0, 20.0)):
         s.add_proposal(
-            f"p{i}", o, AgentResponse("purpose", "thoughts", f"t{i}", ""), 0.5, now=NOW - 5, latency_ms=ms
+            f"p{i}",
+            o,
+            AgentResponse("purpose", "thoughts", f"t{i}", ""),
+            0.5,
+            now=NOW - 5,
+            ttl_s=120,
+            latency_ms=ms,
         )
-    assert compute_stats(s, NOW).hub_latency_p50_ms == pytest.approx(20.0)
+    assert s.stats(NOW).hub_latency_p50_ms == pytest.approx(20.0)
 
 
 def test_parse_dates_range_and_errors() -> None:

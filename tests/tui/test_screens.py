@@ -21,9 +21,9 @@ from edge.config import Settings
 from edge.feedback import FeedbackManager
 from edge.mqtt.links import HubLink
 from edge.mqtt.topics import HUB, topic
-from edge.records import feedback_id
+from edge.records import HelpResult, feedback_id
 from edge.store import Store
-from edge.store.dashboard import ProposalFilter, query_proposals
+from edge.store.proposals import ProposalFilter
 from tests.doubles import FakeMemory, FakePublisher, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tests.tui.test_annotation import session
@@ -65,7 +65,7 @@ def text(app: ProactiveApp, selector: str) -> str:
 
 
 def pid_of(store: Store, task: str) -> str:
-    return next(p.id for p in query_proposals(store) if p.task == task)
+    return next(p.id for p in store.proposal_rows() if p.task == task)
 
 
 async def test_live_accept_goes_to_the_hub_when_it_is_online(build: Build, hub: Store) -> None:
@@ -104,7 +104,8 @@ async def test_live_answers_are_stored_when_the_hub_is_offline(build: Build, hub
         await pilot.press("i")
         await pilot.pause()
         assert publisher.sent == [] and toasts[-1] == "Ignored: Hub is offline: store only."
-        row = hub.db["feedback"].get(feedback_id(pid_of(hub, PENDING)))
+        row = hub.get_feedback(feedback_id(pid_of(hub, PENDING)))
+        assert row is not None
         assert (row["verdict"], row["desktop"], row["created_at"]) == ("ignored", "office", NOW)
         assert rows(app, "#proposals")[0][3] == "ignored"
 
@@ -121,7 +122,7 @@ async def test_live_reject_and_ignore_without_relay(build: Build) -> None:
         assert "Already answered (rejected)" in toasts[-1]
         await pilot.press("down", "i")  # the expired one can still be ignored
         await pilot.pause()
-        statuses = {p.task: p.status for p in query_proposals(app.dashboard.store)}
+        statuses = {p.task: p.status for p in app.dashboard.store.proposal_rows()}
         assert statuses[PENDING] == "rejected" and statuses["Open the test log"] == "ignored"
 
 
@@ -146,7 +147,7 @@ async def test_live_feedback_reaches_a_real_hub_over_the_relay(
         hub_relay.pump(0)  # the hub's main loop
         pid = pid_of(hub, PENDING)
         assert hub.get_proposal(pid)["status"] == "accepted"  # type: ignore[index]
-        assert hub.db["results"].count_where("proposal_id = ?", [pid]) == 1
+        assert len(hub.results(pid)) == 1
         assert app.poll_store()
         await pilot.pause()
         assert rows(app, "#proposals")[0][3] == "accepted"
@@ -209,8 +210,8 @@ async def test_history_filters(build: Build) -> None:
 
 
 async def test_history_detail_shows_result_and_answer_time(build: Build, hub: Store) -> None:
-    pid = query_proposals(hub, ProposalFilter(status="accepted"))[0].id
-    hub.db["results"].insert({"id": "r1", "proposal_id": pid, "text": "Ran pytest -x; see the summary."})
+    pid = hub.proposal_rows(ProposalFilter(status="accepted"))[0].id
+    hub.add_result("r1", HelpResult(pid, "office", "", "answer", "Ran pytest -x; see the summary.", NOW))
     app = build(screen="history")
     async with app.run_test(size=(80, 24)) as pilot:
         app.screen.query_one("#f-verdict", Select).value = "accepted"

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from edge.errors import EdgeError
-from edge.store.dashboard import STATUSES, ProposalFilter, ProposalRow
+from edge.store.proposals import STATUSES, ProposalFilter, ProposalRow
 from tui.format import clip, fmt_day, fmt_duration, fmt_score, parse_dates
 from tui.screens.base import BaseScreen, add_columns, fill_table, selected
 from tui.screens.live import status_text

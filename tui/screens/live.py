@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 
 from edge.errors import EdgeError
-from edge.store.dashboard import ProposalFilter, ProposalRow
+from edge.store.proposals import ProposalFilter, ProposalRow
 from tui.format import clip, fmt_score, fmt_time
 from tui.messages import FeedbackSent
 from tui.screens.base import BaseScreen, add_columns, fill_table, selected

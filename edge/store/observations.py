@@ -1,0 +1,135 @@
+"""The ``observations`` table: the events the sources saw, one row each.
+
+`Observations` is one part of `edge.store.Store` (it uses the store's
+connection); this module is the only one with SQL over ``observations``. Every
+row has a deterministic primary key (see `edge.records.stable_id`), so
+re-reading an ActivityWatch span or a redelivered MQTT message is an upsert,
+never a duplicate.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from edge.errors import StoreError
+from edge.records import Observation, observation_from_dict
+
+
+@dataclass(frozen=True)
+class ObservationRow:
+    """An observation as the dashboard lists it."""
+
+    id: str
+    desktop: str
+    app: str
+    text: str
+    time: str
+    created_at: float
+
+
+def _chunks(items: Sequence[Any], n: int = 500) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``n`` (SQLite limits the parameters of one statement)."""
+    for i in range(0, len(items), n):
+        yield list(items[i : i + n])
+
+
+class Observations:
+    """Queries over ``observations``; mixed into `edge.store.Store`, which sets ``db``."""
+
+    db: Database
+
+    def add_observation(self, obs: Observation, now: float) -> bool:
+        """Store ``obs``; return True when it is new. A re-read of the same event updates it in place."""
+        oid = obs.id
+        table = self.db.table("observations")
+        existed = table.count_where("id = ?", [oid]) > 0
+        row = {
+            "id": oid,
+            "desktop": obs.desktop,
+            "source": obs.source,
+            "ts": obs.ts,
+            "time": obs.time,
+            "text": obs.text,
+            "app": obs.app,
+            "key": obs.key,
+            "help_needed": None if obs.help_needed is None else int(obs.help_needed),
+        }
+        if existed:
+            table.update(oid, row)
+        else:
+            table.insert({**row, "created_at": now})
+        return not existed
+
+    def recent_observations(self, desktop: str | None = None, limit: int = 8) -> list[Observation]:
+        """The ``limit`` newest observations (of ``desktop`` if given), oldest first."""
+        where, args = ("desktop = ?", [desktop]) if desktop else (None, [])
+        rows = list(
+            self.db.table("observations").rows_where(
+                where, args, order_by="created_at desc, rowid desc", limit=limit
+            )
+        )
+        return [_obs(r) for r in reversed(rows)]
+
+    def observations(self, desktop: str | None = None) -> Iterator[Observation]:
+        where, args = ("desktop = ?", [desktop]) if desktop else (None, [])
+        for r in self.db.table("observations").rows_where(where, args, order_by="created_at, rowid"):
+            yield _obs(r)
+
+    def observation_rows(self, limit: int = 100) -> list[ObservationRow]:
+        """The newest observations of every desktop, newest first (the dashboard's list)."""
+        rows = self.db.execute(
+            "select id, coalesce(desktop, ''), coalesce(app, ''), coalesce(text, ''), coalesce(time, ''), "
+            "created_at from observations order by created_at desc, rowid desc limit ?",
+            [limit],
+        ).fetchall()
+        return [ObservationRow(*r) for r in rows]
+
+    def observation_texts(self, ids: Collection[str]) -> dict[str, str]:
+        """``{id: text}`` of the observations with these ids (unknown ids are left out)."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(sorted(ids)):
+            marks = ",".join("?" * len(chunk))
+            sql = f"select id, coalesce(text, '') from observations where id in ({marks})"
+            out.update((str(i), str(t)) for i, t in self.db.execute(sql, chunk).fetchall())
+        return out
+
+    def observation_ids_of_event(self, source: str, key: str) -> list[str]:
+        """Ids of the observations of the trace event ``(source, key)``, under any desktop."""
+        rows = self.db.execute(
+            "select id from observations where source = ? and key = ?", [source, key]
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def observation_desktops(self) -> set[str]:
+        """Every desktop that has sent an observation."""
+        return {r[0] for r in self.db.execute("select distinct desktop from observations") if r[0]}
+
+    def observation_count(self) -> int:
+        return int(self.db.execute("select count(*) from observations").fetchone()[0])
+
+    def last_observation_at(self) -> float | None:
+        """When the newest observation was stored, or None when there is none."""
+        last = self.db.execute("select max(created_at) from observations").fetchone()[0]
+        return None if last is None else float(last)
+
+    def delete_observations(self, ids: Sequence[str]) -> None:
+        """Delete the observations with these ids (``forget`` removes the raw events behind records)."""
+        try:
+            with self.db.conn:
+                for chunk in _chunks(list(ids)):
+                    marks = ",".join("?" * len(chunk))
+                    self.db.execute(f"DELETE FROM observations WHERE id IN ({marks})", chunk)
+        except sqlite3.Error as e:
+            raise StoreError(f"Cannot delete observations: {e}", "Nothing was deleted; retry.") from e
+
+
+def _obs(r: dict[str, Any]) -> Observation:
+    d = dict(r)
+    hn = d.pop("help_needed", None)
+    d["help_needed"] = None if hn is None else bool(hn)
+    return observation_from_dict(d)
