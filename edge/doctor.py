@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
+import urllib.error
+import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from edge.config import Settings, data_dir
 from edge.errors import EdgeError
+from edge.llm import resolve_model_path
 from edge.mqtt.client import probe_broker
+from edge.reward import OnnxRewardModel
+from edge.sources.activitywatch import probe_server
 
 
 @dataclass
@@ -29,8 +35,6 @@ class Check:
 
 
 def check_model(settings: Settings) -> Check:
-    from edge.llm import resolve_model_path
-
     if settings.llm.backend == "openai":
         return check_endpoint(settings)
     try:
@@ -43,9 +47,6 @@ def check_model(settings: Settings) -> Check:
 
 def check_endpoint(settings: Settings) -> Check:
     """GET ``<endpoint>/models`` of an OpenAI-compatible server, with a short timeout."""
-    import urllib.error
-    import urllib.request
-
     url = settings.llm.endpoint.rstrip("/") + "/models"
     headers = {"Authorization": f"Bearer {settings.llm.api_key}"} if settings.llm.api_key else {}
     try:
@@ -63,10 +64,6 @@ def check_endpoint(settings: Settings) -> Check:
 
 def check_gate(settings: Settings) -> Check:
     """Load the reward gate (head + shared MiniLM encoder) and score one window."""
-    import time
-
-    from edge.reward import OnnxRewardModel
-
     try:
         model = OnnxRewardModel(settings.reward.model_path, threads=settings.reward.threads)
         t0 = time.perf_counter()
@@ -117,8 +114,6 @@ def check_data_dir() -> Check:
 
 
 def check_activitywatch(settings: Settings) -> Check:
-    from edge.sources.activitywatch import probe_server
-
     aw = settings.activitywatch
     where = f"http://{aw.host}:{aw.port}"
     try:
