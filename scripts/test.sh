@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs whatever is missing (scripts/setup.sh --test), then runs every check:
-# ruff, mypy on edge/, the import contract (core never imports the UI), and pytest.
+# ruff (incl. PLC0415: imports at the top), mypy on edge/ and tui/, the import
+# contracts in pyproject.toml (the layers; the core never imports the UI) and pytest
+# (tests/test_layout.py: no import cycle, one module per table, no `.db` outside the
+# store, one importer per heavy library, no TYPE_CHECKING imports).
 # Extra arguments go to pytest, e.g. scripts/test.sh -m "not integration".
 set -euo pipefail
 cd "$(dirname "$0")/.."
