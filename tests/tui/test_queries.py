@@ -12,7 +12,7 @@ from tests.tui.conftest import HOUR, NOW, add_obs, add_prop
 from tui.format import clip, fmt_day, fmt_duration, fmt_score, fmt_time, parse_dates
 
 
-def test_query_proposals_filters_and_orders(hub: Store) -> None:
+def test_proposal_rows_filters_and_orders(hub: Store) -> None:
     rows = hub.proposal_rows()
     assert [r.task for r in rows][:2] == ["Explain the traceback and suggest a fix", "Open the test log"]
     assert {r.desktop for r in hub.proposal_rows(ProposalFilter(desktop="laptop"))} == {"laptop"}
