@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.llm import LLM, Message
-from edge.records import AgentResponse, Observation, PromptContext
+from edge.records import AgentResponse, Anchor, Observation, PromptContext
 
 SYSTEM_PROMPT = (
     "You are a proactive assistant on the user's computer. You read the user's recent events and "
@@ -72,6 +72,76 @@ FEW_SHOT: list[tuple[list[str], dict[str, Any]]] = [
 ]
 
 _NULLISH = {"", "null", "none", "n/a", "no task", "nothing"}
+
+# Phrasing mode: the trigger already decided that help is due now, and the structure names
+# what it is about (the anchor). The model only words one task about it; silence is not an option.
+PHRASE_SYSTEM_PROMPT = (
+    "You are a proactive assistant on the user's computer. The user may need help right now with the "
+    'item named after "Help with". Offer one concrete task about exactly that item. Reply in JSON.'
+)
+PHRASE_SCHEMA: dict[str, Any] = {
+    **RESPONSE_SCHEMA,
+    "properties": {
+        **RESPONSE_SCHEMA["properties"],
+        "Proactive Task": {"type": "string", "pattern": f'^({TASK_VERBS}) [^"\\\\]{{8,100}}$'},
+    },
+}
+_ANCHOR_WORDS = {
+    "error": "the error",
+    "query": "the search query",
+    "file": "the file",
+    "document": "the document",
+    "page": "the page",
+    "command": "the command",
+}
+PHRASE_SHOT: list[tuple[list[str], Anchor, dict[str, Any]]] = [
+    (
+        [
+            "The user edits 'app.js' in Visual Studio Code.",
+            "The user runs the tests and sees 'TypeError: undefined is not a function'.",
+        ],
+        Anchor("error", "TypeError: undefined is not a function"),
+        {
+            "Purpose": "The user wants the tests of app.js to pass.",
+            "Thoughts": "A TypeError stops the tests; explaining it is the quickest help.",
+            "Proactive Task": "Explain the TypeError: undefined is not a function and suggest a fix.",
+            "Response": "I can explain that TypeError and propose a fix for app.js. Want me to?",
+        },
+    ),
+    (
+        [
+            "The user opens 'sales.xlsx' in Microsoft Excel.",
+            "The user searches Google for 'pivot table by month excel'.",
+        ],
+        Anchor("query", "pivot table by month excel"),
+        {
+            "Purpose": "The user wants a monthly summary of the sales sheet.",
+            "Thoughts": "The user is looking up pivot tables; short steps would save the search.",
+            "Proactive Task": "Show the steps to build a pivot table by month in Excel.",
+            "Response": "Want the steps to group your sales by month with a pivot table?",
+        },
+    ),
+]
+
+
+def help_line(anchor: Anchor | None) -> str:
+    """What the help is about, as the prompt names it."""
+    if anchor is None:
+        return "Help with: the latest event"
+    return f"Help with: {_ANCHOR_WORDS.get(anchor.kind, 'the item')} '{anchor.text}'"
+
+
+def build_phrase_messages(
+    window: Sequence[Observation], anchor: Anchor | None, context: PromptContext | None = None
+) -> list[Message]:
+    """The chat messages that ask for one task about ``anchor``. Pure; the prefix never changes."""
+    messages: list[Message] = [{"role": "system", "content": PHRASE_SYSTEM_PROMPT}]
+    for events, shot_anchor, answer in PHRASE_SHOT:
+        messages.append({"role": "user", "content": f"{format_events(events)}\n{help_line(shot_anchor)}"})
+        messages.append({"role": "assistant", "content": json.dumps(answer)})
+    last = build_messages(window, context)[-1]["content"]
+    messages.append({"role": "user", "content": f"{last}\n{help_line(anchor)}"})
+    return messages
 
 
 def format_events(texts: Sequence[str]) -> str:
@@ -132,4 +202,16 @@ class Agent:
         window = list(recent)[-self.window :]
         messages = build_messages(window, context)
         obj = self.llm.chat_json(messages, RESPONSE_SCHEMA, max_tokens=self.max_tokens)
+        return parse_response(obj)
+
+    def phrase(
+        self, recent: Sequence[Observation], anchor: Anchor | None, context: PromptContext | None = None
+    ) -> AgentResponse:
+        """One task about ``anchor`` for the newest ``window`` observations (the trigger has fired).
+
+        Raises `edge.errors.ModelError` when the model fails or returns non-JSON.
+        """
+        window = list(recent)[-self.window :]
+        messages = build_phrase_messages(window, anchor, context)
+        obj = self.llm.chat_json(messages, PHRASE_SCHEMA, max_tokens=self.max_tokens)
         return parse_response(obj)

@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "status": "edge.commands.relay:status",
     "gym": "edge.commands.gym:gym_group",
     "reward": "edge.commands.reward:reward_group",
+    "trigger": "edge.commands.trigger:trigger_group",
 }
 
 # Commands contributed by other installed packages (the `tui` package adds

@@ -110,6 +110,21 @@ class AgentSettings(_Section):
     """Recent observations shown to the model."""
     min_interval_s: float = Field(0.0, ge=0)
     """Minimum seconds between two proposals on one desktop."""
+    repeat_window_s: float = Field(1800.0, ge=0)
+    """Seconds in which a task like an earlier proposal on the desktop counts as a repeat."""
+
+
+class TriggerSettings(_Section):
+    """When to speak: the structured-event trigger (`edge.trigger`) in front of the LLM."""
+
+    enabled: bool = True
+    """Off: the LLM runs on every event and decides itself (slow; for comparisons)."""
+    model_path: Path | None = None
+    """Trigger model (.json); empty means the shipped models/trigger.json."""
+    offset: float = Field(0.0, ge=-5.0, le=5.0)
+    """Added to the trigger's logit on every desktop: positive speaks up more readily, negative less."""
+    session_gap_s: float = Field(1800.0, gt=0)
+    """A pause longer than this starts a new session (the trigger forgets the window)."""
 
 
 class SourceSettings(_Section):
@@ -177,16 +192,20 @@ class RelaySettings(_Section):
 class FeedbackSettings(_Section):
     """How the hub adapts to accepted, rejected and ignored proposals (all bounded, all decaying)."""
 
-    ignored_threshold_step: float = Field(0.05, ge=0, le=1)
-    """Each ignored proposal raises the reward gate's task threshold by this."""
-    max_threshold_raise: float = Field(0.3, ge=0, le=1)
-    """Upper bound of the total threshold raise."""
+    accepted_trigger_step: float = Field(0.25, ge=0, le=5)
+    """Each accepted proposal adds this to the desktop's trigger offset (logit units): speak up sooner."""
+    rejected_trigger_step: float = Field(0.25, ge=0, le=5)
+    """Each rejected proposal takes this from the desktop's trigger offset: raise the bar."""
+    ignored_trigger_step: float = Field(0.5, ge=0, le=5)
+    """Each ignored proposal takes this from the desktop's trigger offset: raise the bar more."""
+    max_trigger_offset: float = Field(1.5, ge=0, le=5)
+    """Bound of the trigger offset, either way."""
     ignored_interval_step_s: float = Field(120.0, ge=0)
     """Each ignored proposal lengthens the minimum interval by this."""
     max_interval_extra_s: float = Field(1800.0, ge=0)
     """Upper bound of the added minimum interval."""
     decay_half_life_s: float = Field(3600.0, gt=0)
-    """Both raises halve every this many seconds without new ignores."""
+    """The trigger offset and the added interval halve every this many seconds without new answers."""
     reject_cooldown_s: float = Field(86400.0, ge=0)
     """Proposals similar to a rejected one are suppressed this long."""
     reject_similarity: float | None = Field(
@@ -280,9 +299,11 @@ class RewardSettings(_Section):
     model_path: Path | None = None
     """Reward head (.onnx); empty means the shipped models/reward.onnx."""
     silence_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    """Silence scoring at least this skips the LLM; empty uses the model's value."""
+    """Judges (gym, eval bench): silence scoring at least this is right; empty: the model's value."""
     task_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    """A task is proposed only if it scores at least this; empty uses the model's value."""
+    """Judges (gym, eval bench): a task scoring at least this passes; empty: the model's value."""
+    veto_threshold: float = Field(0.1, ge=0.0, le=1.0)
+    """Once the trigger fired, a candidate task scoring under this is never proposed (clearly bad)."""
     threads: int = Field(2, ge=1)
     """onnxruntime intra-op threads for the encoder and the head."""
     cache_size: int = Field(4096, ge=16)
@@ -298,6 +319,7 @@ class Settings(_Section):
     activitywatch: ActivityWatchSettings = Field(default_factory=ActivityWatchSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    trigger: TriggerSettings = Field(default_factory=TriggerSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)

@@ -1,17 +1,21 @@
 """What the hub does with the user's answer to a proposal.
 
-* accepted -> the task is carried out: the LLM writes the help (an answer, a
-  snippet, a summary or a checklist) from the task, the desktop's recent
-  activity and the memory's context; it is stored (``results``) and returned
-  for the hub to publish on the desktop's ``result`` topic. An acceptance also halves the desktop's
-  current raises (the user welcomes help again).
-* rejected -> stored, and tasks similar to the rejected one (a `Similarity`:
-  embedding cosine with the hub's shared encoder, token-set Jaccard without
-  one) are suppressed on that desktop for ``reject_cooldown_s``.
+Every answer moves the desktop's trigger offset (`edge.trigger.online`:
+bounded, halving every ``decay_half_life_s``), so the trigger learns when
+this user welcomes help. Besides:
+
+* accepted -> the offset rises a little and the task is carried out: the LLM
+  writes the help (an answer, a snippet, a summary or a checklist) from the
+  task, the desktop's recent activity and the memory's context; it is stored
+  (``results``) and returned for the hub to publish on the desktop's
+  ``result`` topic. The added minimum interval is halved.
+* rejected -> the offset falls, and tasks similar to the rejected one (a
+  `Similarity`: embedding cosine with the hub's shared encoder, token-set
+  Jaccard without one) are suppressed on that desktop for ``reject_cooldown_s``.
 * ignored (no answer before ``expires_at``; the companion says so, and the hub
   decides it itself ``expiry_grace_s`` later when the desktop is gone) -> the
-  reward gate's task threshold rises and the minimum interval between
-  proposals grows, both bounded and both halving every ``decay_half_life_s``.
+  offset falls further and the minimum interval between proposals grows
+  (bounded, halving every ``decay_half_life_s``).
 
 Every adaptation is a row in ``adaptations``; the per-desktop state is in
 ``feedback_state`` and is shown by ``proactive status --json`` (the SQL is in
@@ -26,82 +30,33 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from edge.clock import Clock
 from edge.config import FeedbackSettings
 from edge.errors import EdgeError, StoreError
 from edge.llm import LLM, Message
-from edge.ports import ContextProvider, Embedder
+from edge.ports import ContextProvider, Similarity
 from edge.records import Adaptation, HelpResult, VerdictApplied, feedback_id, stable_id
+from edge.similarity import JaccardSimilarity
 from edge.store import Store
 from edge.store.feedback import AdaptState, FeedbackStore
+from edge.trigger.online import OnlineRule, OnlineState
 
 log = logging.getLogger(__name__)
 RESULT_KINDS = ("answer", "snippet", "summary", "checklist")
 
 
-# ---------------------------------------------------------------- similarity
-
-
-class Similarity(Protocol):
-    """How alike two task texts are, in [0, 1]; ``threshold`` is this measure's "similar" default."""
-
-    name: str
-    threshold: float
-
-    def scores(self, text: str, others: Sequence[str]) -> list[float]: ...
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    ["a", "an", "the", "to", "of", "for", "and", "or", "in", "on", "with", "your", "you", "me", "my"]
-    + ["it", "this", "that", "is", "be", "by", "at", "as", "can", "could", "would", "i"]
-)
-
-
-def _tokens(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
-class JaccardSimilarity:
-    """Token-set Jaccard over lower-cased words without stop words."""
-
-    name = "jaccard"
-    threshold = 0.5
-
-    def scores(self, text: str, others: Sequence[str]) -> list[float]:
-        a = _tokens(text)
-        out = []
-        for o in others:
-            b = _tokens(o)
-            out.append(len(a & b) / len(a | b) if a and b else 0.0)
-        return out
-
-
-class EmbeddingSimilarity:
-    """Cosine of L2-normalised embeddings from any ``embed(texts) -> array`` callable."""
-
-    name = "embedding"
-    threshold = 0.8
-
-    def __init__(self, embed: Callable[[list[str]], Any]) -> None:
-        self.embed = embed
-
-    def scores(self, text: str, others: Sequence[str]) -> list[float]:
-        if not others:
-            return []
-        vecs = self.embed([text, *others])
-        return [float(v) for v in (vecs[1:] @ vecs[0])]
-
-
-def make_similarity(embedder: Embedder | None) -> Similarity:
-    """Embedding cosine with ``embedder`` (the hub's shared MiniLM), token Jaccard without one."""
-    if embedder is None:
-        return JaccardSimilarity()
-    return EmbeddingSimilarity(embedder.embed)
+def online_rule(settings: FeedbackSettings) -> OnlineRule:
+    """The trigger's online update rule with the configured steps (`edge.trigger.online`)."""
+    return OnlineRule(
+        accepted_step=settings.accepted_trigger_step,
+        rejected_step=-settings.rejected_trigger_step,
+        ignored_step=-settings.ignored_trigger_step,
+        bound=settings.max_trigger_offset,
+        half_life_s=settings.decay_half_life_s,
+    )
 
 
 # ---------------------------------------------------------------- the manager
@@ -149,19 +104,32 @@ class FeedbackManager:
         self.llm = llm
         self.memory = memory
         self.similarity = similarity or JaccardSimilarity()
+        self.rule = online_rule(settings)
         self._next_sweep = 0.0
 
     # ------------------------------------------------------------ state
     def _decay(self, state: AdaptState | None, now: float) -> tuple[float, float]:
+        """The trigger offset and the extra interval of ``state`` decayed to ``now``."""
         if state is None:
             return 0.0, 0.0
+        offset = self.rule.current(OnlineState(state.trigger_offset, state.updated_at), now)
         f = 0.5 ** (max(0.0, now - state.updated_at) / self.settings.decay_half_life_s)
-        return state.threshold_raise * f, state.interval_extra_s * f
+        return offset, state.interval_extra_s * f
 
     def adaptation(self, desktop: str) -> Adaptation:
         """What ``desktop``'s answers ask of the loop now (the callable the hub gives the `Loop`)."""
-        raise_, extra = self._decay(self.tables.state(desktop), self.clock.now())
-        return Adaptation(raise_, extra, partial(self.suppressed, desktop))
+        offset, extra = self._decay(self.tables.state(desktop), self.clock.now())
+        return Adaptation(offset, extra, partial(self.suppressed, desktop))
+
+    def _adapt(self, prop: dict[str, Any], verdict: str, now: float, extra_step: float) -> None:
+        """Move the desktop's trigger offset by the verdict; change its extra interval; log both."""
+        desktop = prop["desktop"]
+        offset, extra = self._decay(self.tables.state(desktop), now)
+        new = self.rule.update(OnlineState(offset, now), verdict, now).offset
+        extra = min(self.settings.max_interval_extra_s, max(0.0, extra + extra_step))
+        self.tables.save_state(desktop, new, extra, now)
+        detail = {"trigger_offset": round(new, 4), "interval_extra_s": extra}
+        self._log(desktop, prop["id"], verdict, "trigger", detail)
 
     def _log(self, desktop: str, proposal_id: str, verdict: str, kind: str, detail: dict[str, Any]) -> None:
         self.tables.log_adaptation(
@@ -237,17 +205,10 @@ class FeedbackManager:
         return VerdictApplied(prop["id"], prop["desktop"], verdict, result)
 
     def _on_ignored(self, prop: dict[str, Any], now: float) -> None:
-        s = self.settings
-        desktop = prop["desktop"]
-        raise_, extra = self._decay(self.tables.state(desktop), now)
-        raise_ = min(s.max_threshold_raise, raise_ + s.ignored_threshold_step)
-        extra = min(s.max_interval_extra_s, extra + s.ignored_interval_step_s)
-        self.tables.save_state(desktop, raise_, extra, now)
-        self._log(
-            desktop, prop["id"], "ignored", "raise", {"threshold_raise": raise_, "interval_extra_s": extra}
-        )
+        self._adapt(prop, "ignored", now, self.settings.ignored_interval_step_s)
 
     def _on_rejected(self, prop: dict[str, Any], now: float) -> None:
+        self._adapt(prop, "rejected", now, 0.0)
         until = now + self.settings.reject_cooldown_s
         self.tables.suppress(
             stable_id("suppression", prop["id"]), prop["desktop"], prop["task"], prop["id"], until, now
@@ -256,9 +217,8 @@ class FeedbackManager:
 
     def _on_accepted(self, prop: dict[str, Any], now: float) -> HelpResult:
         desktop = prop["desktop"]
-        raise_, extra = self._decay(self.tables.state(desktop), now)
-        if raise_ or extra:
-            self.tables.save_state(desktop, raise_ / 2, extra / 2, now)
+        _, extra = self._decay(self.tables.state(desktop), now)
+        self._adapt(prop, "accepted", now, -extra / 2)  # help is welcome again: halve the extra interval
         kind, text = self.execute(prop)
         result = HelpResult(prop["id"], desktop, prop["task"], kind, text, now)
         self.store.add_result(stable_id("result", prop["id"]), result)
@@ -305,9 +265,9 @@ class FeedbackManager:
         now = self.clock.now()
         desktops = {}
         for desktop, st in self.tables.states().items():
-            raise_, extra = self._decay(st, now)
+            offset, extra = self._decay(st, now)
             desktops[desktop] = {
-                "threshold_raise": round(raise_, 4),
+                "trigger_offset": round(offset, 4),
                 "interval_extra_s": round(extra, 1),
                 "updated_at": st.updated_at,
             }

@@ -28,7 +28,7 @@ from edge.clock import Clock, SystemClock
 from edge.config import Settings, store_path
 from edge.encoder import OnnxEmbedder
 from edge.errors import ConfigError, EdgeError, RelayError, SourceError
-from edge.feedback import FeedbackManager, make_similarity
+from edge.feedback import FeedbackManager
 from edge.gate import make_reward_gate
 from edge.llm import LLM, make_llm
 from edge.loop import Loop
@@ -41,9 +41,12 @@ from edge.mqtt.relay import Relay
 from edge.mqtt.topics import HUB
 from edge.ports import ActivitySource, ContextProvider, Embedder, Gate, ProposalSink
 from edge.records import Decision, Observation, VerdictApplied
+from edge.similarity import make_similarity
 from edge.sources.activitywatch import ActivityWatchSource
 from edge.sources.trace import TraceSource, load_trace
 from edge.store import Store
+from edge.trigger.model import TriggerModel, load_trigger
+from edge.trigger.runtime import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class Hub:
         use_gate: bool = True,
         serve: bool = False,
         relay: Relay | None = None,
+        trigger_model: TriggerModel | None = None,
     ) -> None:
         serving = serve or relay is not None
         self.settings = settings
@@ -91,6 +95,12 @@ class Hub:
                 embedder=self.embedder,
                 count_tokens=getattr(self.llm, "count_tokens", None),
             )
+        # When to speak: the trigger (``trigger.enabled``), from the configured or the given model.
+        self.trigger: Trigger | None = None
+        if settings.trigger.enabled:
+            model = trigger_model or load_trigger(settings.trigger.model_path)
+            self.trigger = Trigger(model, settings.trigger.session_gap_s, settings.trigger.offset)
+        self.similarity = make_similarity(self._similarity_embedder())
         self.feedback: FeedbackManager | None = None
         self.relay: Relay | None = None
         self.link: HubLink | None = None
@@ -103,7 +113,7 @@ class Hub:
                 settings.feedback,
                 self.llm,
                 memory=self.memory,
-                similarity=make_similarity(self._similarity_embedder()),
+                similarity=self.similarity,
             )
             if relay is None:
                 if settings.relay.broker == "embedded":
@@ -124,11 +134,15 @@ class Hub:
             min_interval_s=settings.agent.min_interval_s,
             proposal_ttl_s=settings.relay.proposal_ttl_s,
             adaptation=self.feedback.adaptation if self.feedback is not None else None,
+            trigger=self.trigger,
+            similarity=self.similarity,
+            veto_threshold=settings.reward.veto_threshold if use_gate else 0.0,
+            repeat_window_s=settings.agent.repeat_window_s,
         )
         self._started = False
 
     def _similarity_embedder(self) -> Embedder | None:
-        """The encoder for "similar to a rejected task": the shared one, else its own, else none (Jaccard)."""
+        """The encoder for "similar task": the shared one, else its own, else none (Jaccard)."""
         if self.embedder is not None:
             return self.embedder
         try:

@@ -29,6 +29,18 @@ class Embedder(Protocol):
         ...
 
 
+class Similarity(Protocol):
+    """How alike two task texts are, in [0, 1]; ``threshold`` is this measure's "similar" default.
+
+    Real: `edge.similarity.EmbeddingSimilarity` (MiniLM cosine), `edge.similarity.JaccardSimilarity`.
+    """
+
+    name: str
+    threshold: float
+
+    def scores(self, text: str, others: Sequence[str]) -> list[float]: ...
+
+
 class ActivitySource(Protocol):
     """Yields new observations, in order, each at most once per call.
 

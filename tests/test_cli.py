@@ -90,27 +90,26 @@ def test_replay_json_lines_with_the_real_model() -> None:
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(lines) == 2
     for line in lines:
-        assert set(line) == {"time", "event", "proposed", "task", "score", "latency_ms"}
+        assert {"time", "event", "proposed", "task", "score", "latency_ms"} <= set(line)
         assert isinstance(line["proposed"], bool) and line["latency_ms"] > 0
+        assert line["activity"]["verb"] in ("edit", "search", "type", "open_app")
+        assert 0 <= line["p_help"] <= 1
+    assert lines[1]["anchor"] == {"kind": "query", "text": "How to capitalize person name in ruby?"}
     # replay keeps what it saw in the store
     assert Store.open(store_path()).count("observations") == 2
 
 
-def test_silence_reason_names_what_kept_the_loop_quiet() -> None:
-    from edge.commands.common import silence_reason
-    from edge.records import AgentResponse, Decision
+def test_the_console_shows_p_help_and_the_anchor() -> None:
+    from edge.commands.common import trigger_line
+    from edge.records import Anchor, Decision
 
-    o = Observation(text="The user edits a.py", time="1")
+    o = Observation(text="The user searches Google for 'x'.", time="1")
 
     def d(**kw: object) -> Decision:
         return Decision(observation=o, proposed=False, task=None, score=None, latency_ms=1.0, **kw)  # type: ignore[arg-type]
 
-    assert silence_reason(d(silence_score=0.91)) == "gate: P(silence)=0.91"
-    assert silence_reason(d(silence_score=0.4, llm_called=True)) == "LLM output unusable"
-    quiet = AgentResponse("p", "t", None, "r")
-    assert silence_reason(d(silence_score=0.4, llm_called=True, response=quiet)) == (
-        "LLM chose silence, P(silence)=0.40"
+    assert trigger_line(d()) == ""
+    assert trigger_line(d(p_help=0.19, p_threshold=0.47)) == "P(help)=0.19 < 0.47"
+    assert trigger_line(d(p_help=0.8, p_threshold=0.47, anchor=Anchor("query", "x"))) == (
+        "P(help)=0.80 >= 0.47 · anchor: query 'x'"
     )
-    asked = AgentResponse("p", "t", "Explain the error", "r")
-    held = d(silence_score=0.4, llm_called=True, response=asked, candidates=[("Explain the error", 0.31)])
-    assert silence_reason(held) == "held back: 'Explain the error' scored 0.31"

@@ -17,6 +17,13 @@ def evaluate_timing(files: list[Path], settings: Settings, llm: LLM, use_gate: b
     return timing_metrics(traces, replay_each(traces, settings, llm, use_gate=use_gate))
 
 
+def llm_every_event() -> Settings:
+    """The LLM decides at every event (no trigger), so each event takes one queued reply."""
+    s = Settings()
+    s.trigger.enabled = False
+    return s
+
+
 def write(tmp_path: Path, name: str, labels: list[bool | None]) -> Path:
     events = [
         {"time": str(i), "event": f"The user does step {i}.", "help_needed": h} for i, h in enumerate(labels)
@@ -31,7 +38,7 @@ def test_timing_against_labels_with_a_queued_llm(tmp_path: Path) -> None:
     b = write(tmp_path, "b", [None, None])  # no labels: skipped, never replayed
     # proposals at events 0 and 1, silence at 2 and 3 -> TP, FP, (skip), FN
     llm = QueuedLLM([response("Explain x"), response("Explain y"), response(None), response(None)])
-    r = evaluate_timing([a, b], Settings(), llm, use_gate=False)
+    r = evaluate_timing([a, b], llm_every_event(), llm, use_gate=False)
     assert (r["tp"], r["fp"], r["tn"], r["fn"]) == (1, 1, 0, 1)
     assert r["events"] == 3 and r["traces"] == 1
     assert r["precision"] == 0.5 and r["recall"] == 0.5 and r["false_alarm"] == 0.5
@@ -43,6 +50,6 @@ def test_windows_do_not_leak_between_traces(tmp_path: Path) -> None:
     a = write(tmp_path, "a", [True])
     b = write(tmp_path, "b", [False])
     llm = QueuedLLM([response(None), response(None)])
-    evaluate_timing([a, b], Settings(), llm, use_gate=False)
+    evaluate_timing([a, b], llm_every_event(), llm, use_gate=False)
     assert "step 0" in llm.calls[1][-1]["content"]
     assert llm.calls[1][-1]["content"].count("The user does step") == 2  # window + "Latest event"

@@ -17,8 +17,10 @@ def trace(name: str, n: int) -> Trace:
 
 
 def no_memory() -> Settings:
+    """No memory, and the LLM on every event (no trigger), so each event takes one queued reply."""
     s = Settings()
     s.memory.enabled = False
+    s.trigger.enabled = False
     return s
 
 

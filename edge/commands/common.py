@@ -89,37 +89,40 @@ def stage_progress(enabled: bool) -> Iterator[Tick | None]:
         yield tick
 
 
-def silence_reason(d: Decision) -> str:
-    """Why the loop stayed silent for ``d``, in a few words (for the console)."""
-    silence = "" if d.silence_score is None else f"P(silence)={d.silence_score:.2f}"
-    if not d.llm_called:
-        return f"gate: {silence}" if silence else "gate"
-    if d.response is None:
-        return "LLM output unusable"
-    if d.candidates:
-        task, task_score = d.candidates[0]
-        scored = "" if task_score is None else f" scored {task_score:.2f}"
-        return f"held back: '{task}'{scored}"
-    return f"LLM chose silence, {silence}" if silence else "LLM chose silence"
+def trigger_line(d: Decision) -> str:
+    """P(help) against the bar, and the anchor, in a few words (empty without a trigger)."""
+    parts = []
+    if d.p_help is not None:
+        cmp = ">=" if d.p_threshold is None or d.p_help >= d.p_threshold else "<"
+        bar = "" if d.p_threshold is None else f" {cmp} {d.p_threshold:.2f}"
+        parts.append(f"P(help)={d.p_help:.2f}{bar}")
+    if d.anchor is not None:
+        parts.append(f"anchor: {d.anchor.kind} '{d.anchor.text}'")
+    return " · ".join(parts)
 
 
 def print_decision(d: Decision) -> None:
-    """The event, then the proposal or why the loop stayed silent (rich markup, no highlighting)."""
+    """The event, the trigger's view, then the proposal or why the loop stayed silent."""
     from rich.console import Console  # noqa: PLC0415 - rich only when a decision is printed
     from rich.markup import escape  # noqa: PLC0415
 
     console = Console(highlight=False)
     score = "" if d.score is None else f" score={d.score:.2f}"
     console.print(f"[dim]{escape(d.observation.time)}[/dim] {escape(d.observation.text)}")
+    seen = trigger_line(d)
+    if seen:
+        console.print(f"   [cyan]{escape(seen)}[/cyan]")
     if d.proposed:
+        kind = " (template)" if d.template else ""
         console.print(
-            f"   [bold green]>> proposal:[/bold green] {escape(d.task or '')}"
+            f"   [bold green]>> proposal{kind}:[/bold green] {escape(d.task or '')}"
             f"[dim]{score} ({d.latency_ms:.0f} ms)[/dim]"
         )
         if d.response and d.response.response:
             console.print(f"      [green]{escape(d.response.response)}[/green]")
     else:
-        console.print(f"   [dim]-- silent ({escape(silence_reason(d))}, {d.latency_ms:.0f} ms)[/dim]")
+        why = d.reason or "silent"
+        console.print(f"   [dim]-- silent ({escape(why)}, {d.latency_ms:.0f} ms)[/dim]")
 
 
 def decision_printer(as_json: bool) -> Callable[[Decision], None]:

@@ -162,8 +162,13 @@ class GymRun:
         self.user.state = UserState.from_json(st["user"])
         for path in (self.out / "reward_rows.jsonl", self.out / "sharegpt.jsonl"):
             _keep_rows_before(path, self.step)
-        for i, e in enumerate(self.events):  # rebuild the loop's window
+        for i, e in enumerate(self.events):  # rebuild the loop's windows and repeat check
             self.loop.observe(self._obs(e, i))
+        rows = self.out / "reward_rows.jsonl"
+        for line in rows.read_text(encoding="utf-8").splitlines() if rows.exists() else []:
+            row = json.loads(line)
+            if row.get("pred_task"):
+                self.loop.recall("gym", row["pred_task"], row.get("anchor") or "")
 
     def _save(self) -> None:
         _write_json(self.out / "trace.json", {"name": self.name, "events": self.events})
@@ -252,6 +257,7 @@ class GymRun:
                 "category": category(pred_task, valid),
                 "judge": self.judge.name,
                 "source": self.name,
+                "anchor": decision.anchor.key() if decision.proposed and decision.anchor else None,
             },
         )
         if target is not None:

@@ -8,18 +8,24 @@ Two formats are read:
   ``agent_response`` are kept aside, not used as input).
 
 Times are kept as given ("1717377997.0" or "Day 1, 11:00 PM"); ``ts`` is set
-when the time is a unix timestamp.
+when the time is a unix timestamp. Every observation gets its structured
+`Activity` from the sentence parser (`edge.sources.sentences`), with
+``gap_s`` from the session's times (simulated "Day N, H:MM PM" clocks
+included, see `session_seconds`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edge.errors import SourceError
 from edge.records import Observation
+from edge.sources.sentences import parse
 
 _HINT = (
     'A trace is {"name", "events": [{"time", "event"}]} or the upstream list of '
@@ -41,6 +47,39 @@ def _ts(time: str) -> float | None:
         return float(time)
     except ValueError:
         return None
+
+
+_DAY = re.compile(r"^\s*day\s+(\d+),\s*(\d{1,2}):(\d{2})\s*([ap]m)\s*$", re.IGNORECASE)
+
+
+def parse_seconds(time: str) -> float | None:
+    """Seconds from a unix-timestamp string or a simulated "Day N, H:MM AM/PM"; None when unreadable."""
+    unix = _ts(time)
+    if unix is not None:
+        return unix
+    m = _DAY.match(time)
+    if not m:
+        return None
+    day, hour, minute = int(m.group(1)), int(m.group(2)) % 12, int(m.group(3))
+    if m.group(4).lower() == "pm":
+        hour += 12
+    return (day - 1) * 86400.0 + hour * 3600.0 + minute * 60.0
+
+
+def session_seconds(times: Sequence[str]) -> list[float | None]:
+    """`parse_seconds` of one session's times; a simulated clock jumping back over midnight moves a day on."""
+    out: list[float | None] = []
+    shift, last = 0.0, None
+    for t in times:
+        v = parse_seconds(t)
+        if v is not None and _DAY.match(t):
+            if last is not None and v + shift < last - 6 * 3600:
+                shift += 86400.0
+            v += shift
+        if v is not None:
+            last = v
+        out.append(v)
+    return out
 
 
 def _event(item: Any, where: str) -> tuple[str, str, bool | None]:
@@ -75,18 +114,23 @@ def parse_trace(data: Any, name: str, desktop: str = "replay") -> Trace:
             extras.append({k: v for k, v in row.items() if k != "observation"})
     else:
         raise SourceError(f"{name}: not a trace.", _HINT)
-    obs = [
-        Observation(
-            text=text,
-            time=time,
-            ts=_ts(time),
-            desktop=desktop,
-            source=f"trace:{name}",
-            key=f"{i}",
-            help_needed=hn,
+    seconds = session_seconds([time for _, time, _ in triples])
+    obs = []
+    for i, (text, time, hn) in enumerate(triples):
+        prev, cur = (seconds[i - 1] if i else None), seconds[i]
+        gap = None if prev is None or cur is None else max(0.0, cur - prev)
+        obs.append(
+            Observation(
+                text=text,
+                time=time,
+                ts=_ts(time),
+                desktop=desktop,
+                source=f"trace:{name}",
+                key=f"{i}",
+                help_needed=hn,
+                activity=replace(parse(text), gap_s=gap),
+            )
         )
-        for i, (text, time, hn) in enumerate(triples)
-    ]
     return Trace(name=name, observations=obs, extras=extras)
 
 

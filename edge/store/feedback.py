@@ -1,6 +1,6 @@
 """The feedback room's tables: ``feedback_state``, ``adaptations``, ``suppressions``.
 
-How the hub adapts to the answers (raises, cool-downs and their log). The
+How the hub adapts to the answers (the trigger's offset, cool-downs and their log). The
 answers themselves and the results are `edge.store.proposals`' tables.
 """
 
@@ -15,9 +15,9 @@ from edge.store.core import Store
 
 @dataclass(frozen=True)
 class AdaptState:
-    """A desktop's raises as last saved (decay to now is the feedback room's business)."""
+    """A desktop's trigger offset and extra interval as last saved (decay to now is the feedback room's)."""
 
-    threshold_raise: float
+    trigger_offset: float
     interval_extra_s: float
     updated_at: float
 
@@ -38,7 +38,7 @@ class FeedbackStore:
     # ------------------------------------------------------------ per-desktop state
     @staticmethod
     def _state(r: dict[str, Any]) -> AdaptState:
-        return AdaptState(float(r["threshold_raise"]), float(r["interval_extra_s"]), float(r["updated_at"]))
+        return AdaptState(float(r["trigger_offset"]), float(r["interval_extra_s"]), float(r["updated_at"]))
 
     def state(self, desktop: str) -> AdaptState | None:
         rows = list(self.db.table("feedback_state").rows_where("desktop = ?", [desktop]))
@@ -47,11 +47,11 @@ class FeedbackStore:
     def states(self) -> dict[str, AdaptState]:
         return {r["desktop"]: self._state(r) for r in self.db.table("feedback_state").rows}
 
-    def save_state(self, desktop: str, threshold_raise: float, interval_extra_s: float, now: float) -> None:
+    def save_state(self, desktop: str, trigger_offset: float, interval_extra_s: float, now: float) -> None:
         self.db.table("feedback_state").upsert(
             {
                 "desktop": desktop,
-                "threshold_raise": threshold_raise,
+                "trigger_offset": trigger_offset,
                 "interval_extra_s": interval_extra_s,
                 "updated_at": now,
             },

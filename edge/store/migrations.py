@@ -175,3 +175,18 @@ def m003_memory_stream(db: Database) -> None:
 def m004_proposal_latency(db: Database) -> None:
     """How long each decision took, for the dashboard's latency figures (edge.store.proposals)."""
     db.table("proposals").add_column("latency_ms", float)
+
+
+@migrations()
+def m005_structure_and_trigger(db: Database) -> None:
+    """The structured activity of each observation (edge.store.observations), each proposal's anchor
+    and P(help) (edge.store.proposals), and the trigger's online offset per desktop, which replaces the
+    reward gate's task-threshold raise (edge.store.feedback; old raises are dropped, they meant another
+    scale)."""
+    db.table("observations").add_column("activity", str)
+    db.table("proposals").add_column("anchor_kind", str)
+    db.table("proposals").add_column("anchor_text", str)
+    db.table("proposals").add_column("p_help", float)
+    db.table("proposals").add_column("template", int)
+    db.table("feedback_state").transform(rename={"threshold_raise": "trigger_offset"})
+    db.execute("update feedback_state set trigger_offset = 0")

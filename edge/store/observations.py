@@ -9,6 +9,7 @@ never a duplicate.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class Observations:
             "app": obs.app,
             "key": obs.key,
             "help_needed": None if obs.help_needed is None else int(obs.help_needed),
+            "activity": None if obs.activity is None else json.dumps(obs.activity.to_dict()),
         }
         if existed:
             table.update(oid, row)
@@ -132,4 +134,9 @@ def _obs(r: dict[str, Any]) -> Observation:
     d = dict(r)
     hn = d.pop("help_needed", None)
     d["help_needed"] = None if hn is None else bool(hn)
+    act = d.pop("activity", None)
+    try:
+        d["activity"] = json.loads(act) if act else None
+    except (TypeError, ValueError):
+        d["activity"] = None  # an unreadable structure is re-parsed from the text by its user
     return observation_from_dict(d)

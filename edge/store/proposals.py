@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 from edge.errors import StoreError
-from edge.records import AgentResponse, HelpResult, Observation
+from edge.records import AgentResponse, Anchor, HelpResult, Observation
 from edge.store.observations import Observations
 
 VERDICTS = ("accepted", "rejected", "ignored")
@@ -127,6 +127,14 @@ class FeedbackEntry(NamedTuple):
     task: str | None
 
 
+class RecentProposal(NamedTuple):
+    """A proposal as the loop's repeat check sees it."""
+
+    task: str
+    anchor: Anchor | None
+    created_at: float
+
+
 class Proposals(Observations):
     """Queries over ``proposals``, ``feedback`` and ``results``; mixed into `edge.store.Store`."""
 
@@ -141,10 +149,15 @@ class Proposals(Observations):
         now: float,
         ttl_s: float,
         latency_ms: float | None = None,
+        anchor: Anchor | None = None,
+        p_help: float | None = None,
+        template: bool = False,
     ) -> bool:
         """Store a proposal (status ``pending``, expiring ``ttl_s`` after ``now``); True when it is new.
 
-        ``latency_ms`` is how long the decision took (gate + LLM + scoring)."""
+        ``latency_ms`` is how long the decision took (trigger + LLM + scoring); ``anchor`` what
+        the task is about, ``p_help`` the trigger's P(help now), ``template`` whether the task
+        is the anchor's deterministic one."""
         table = self.db.table("proposals")
         if table.count_where("id = ?", [proposal_id]) > 0:
             return False
@@ -162,9 +175,29 @@ class Proposals(Observations):
                 "created_at": now,
                 "expires_at": now + ttl_s,
                 "latency_ms": latency_ms,
+                "anchor_kind": anchor.kind if anchor is not None else None,
+                "anchor_text": anchor.text if anchor is not None else None,
+                "p_help": p_help,
+                "template": int(template),
             }
         )
         return True
+
+    def recent_proposals(self, desktop: str, since: float) -> list[RecentProposal]:
+        """Proposals made on ``desktop`` at or after ``since`` (clock time), oldest first."""
+        rows = self.db.execute(
+            "select task, anchor_kind, anchor_text, created_at from proposals "
+            "where desktop = ? and created_at >= ? order by created_at, rowid",
+            [desktop, since],
+        ).fetchall()
+        return [
+            RecentProposal(
+                task or "",
+                Anchor(kind, text) if kind and text is not None else None,
+                float(at),
+            )
+            for task, kind, text, at in rows
+        ]
 
     def proposals(self, desktop: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first."""

@@ -68,7 +68,8 @@ class Rig:
 def make_rig(
     tmp: Path, port: int, desktop: str = "alice", llm_replies: list[Any] | None = None, **relay: Any
 ) -> Rig:
-    settings = Settings(desktop="hubhost", relay=relay_settings(port, **relay))
+    # The LLM decides at every event (no trigger): the rig tests the relay's side.
+    settings = Settings(desktop="hubhost", relay=relay_settings(port, **relay), trigger={"enabled": False})
     llm = QueuedLLM(llm_replies or [])
     hub = Hub(settings, db_path=tmp / "hub.db", llm=llm, use_gate=False, serve=True)
     notes = hub.start(connect_timeout_s=10)

@@ -30,7 +30,7 @@ def test_desktop_console_process_against_a_hub(amqtt_broker: Any, tmp_path: Path
     )
     llm = QueuedLLM([response("Summarise notes.md", say="Want a summary?"), "- one\n- two"])
     hub = Hub(
-        Settings(relay=relay_settings(amqtt_broker.port)),
+        Settings(relay=relay_settings(amqtt_broker.port), trigger={"enabled": False}),
         db_path=tmp_path / "hub.db",
         llm=llm,
         use_gate=False,
