@@ -4,19 +4,26 @@ Every payload is a UTF-8 JSON object with ``"schema": 1`` and a string
 ``"id"`` that is unique per message and stable across redelivery (receivers
 drop an id they have already handled). A payload that does not follow the
 schema raises `PayloadError`, whose message says why; the relay drops it with
-that reason in the log. The formats are documented in firmware-notes/mqtt.md.
+that reason in the log. Optional fields are read leniently: an activity's
+structured ``activity`` with unknown, missing or invalid fields is taken with
+defaults (logged once per desktop), a proposal without a usable ``anchor`` has
+none. The formats are documented in firmware-notes/mqtt.md.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
 from edge.mqtt.topics import split_topic
 from edge.records import (
+    Activity,
+    Anchor,
     Decision,
     Observation,
+    activity_from_dict,
     feedback_id,
     observation_from_dict,
     observation_to_dict,
@@ -24,8 +31,13 @@ from edge.records import (
 )
 from edge.store import VERDICTS
 
+log = logging.getLogger(__name__)
+
 SCHEMA = 1
 MAX_PAYLOAD = 256 * 1024
+
+_ACTIVITY_WARNED: set[str] = set()
+"""The desktops whose structured activity has been logged as faulty (once each, per process)."""
 
 
 class PayloadError(ValueError):
@@ -48,7 +60,8 @@ def activity_payload(obs: Observation, now: float) -> dict[str, Any]:
 
 
 def proposal_payload(decision: Decision) -> dict[str, Any]:
-    """A proposal for the decision's desktop: the id, ``created_at`` and ``expires_at`` the loop set."""
+    """A proposal for the decision's desktop: the id, ``created_at`` and ``expires_at`` the loop set,
+    what it is about (``anchor``) and the trigger's P(help now) (``p_help``), each null when unknown."""
     if (
         not decision.proposed
         or decision.proposal_id is None
@@ -70,6 +83,8 @@ def proposal_payload(decision: Decision) -> dict[str, Any]:
         "observation_id": decision.observation.id,
         "created_at": decision.created_at,
         "expires_at": decision.expires_at,
+        "anchor": None if decision.anchor is None else decision.anchor.to_json(),
+        "p_help": None if decision.p_help is None else round(decision.p_help, 4),
     }
 
 
@@ -150,11 +165,58 @@ def decode(t: str, raw: bytes) -> tuple[str, str, dict[str, Any]]:
     return desktop, kind, payload
 
 
-def observation_of(payload: dict[str, Any], desktop: str) -> Observation:
-    """The `Observation` in an activity payload, attributed to the topic's desktop."""
+def observation_of(payload: dict[str, Any], desktop: str, warned: set[str] | None = None) -> Observation:
+    """The `Observation` in an activity payload, attributed to the topic's desktop.
+
+    Its structured ``activity`` is optional (an older companion sends none: the
+    hub parses the sentence). One with unknown, missing or invalid fields is
+    taken with defaults for them, and logged once per desktop (``warned``: the
+    desktops already logged, by default this process's); one that is not an
+    object is dropped (the hub parses the sentence), logged the same way.
+    """
     data = dict(payload["observation"])
     data["desktop"] = desktop
+    raw = data.get("activity")
+    if raw is not None:
+        data["activity"] = _activity(raw, desktop, _ACTIVITY_WARNED if warned is None else warned)
     try:
         return observation_from_dict(data)
     except TypeError as e:
         raise PayloadError(f"observation fields: {e}") from e
+
+
+def _activity(raw: object, desktop: str, warned: set[str]) -> Activity | None:
+    activity: Activity | None
+    activity, problems = activity_from_dict(raw)
+    if not isinstance(raw, dict):
+        activity = None
+        what = f"that is a {type(raw).__name__}, not an object; the sentence is parsed instead"
+    else:
+        fields = Activity.__dataclass_fields__
+        groups = (
+            ("unknown", [p for p in problems if p not in fields]),
+            ("missing", [p for p in problems if p in fields and p not in raw]),
+            ("invalid", [p for p in problems if p in fields and p in raw]),
+        )
+        named = "; ".join(f"{kind} {', '.join(names)}" for kind, names in groups if names)
+        what = f"with fields {named}; defaults used"
+    if problems and desktop not in warned:
+        warned.add(desktop)
+        log.warning(
+            "relay: desktop %s sent a structured activity %s (logged once per desktop: "
+            "a companion of another version?)",
+            desktop,
+            what,
+        )
+    return activity
+
+
+def anchor_of(payload: dict[str, Any]) -> Anchor | None:
+    """What a proposal payload is about, or None (an older hub sends none; a malformed one is ignored)."""
+    a = payload.get("anchor")
+    if not isinstance(a, dict):
+        return None
+    kind, text = a.get("kind"), a.get("text")
+    if isinstance(kind, str) and kind and isinstance(text, str) and text.strip():
+        return Anchor(kind, text)
+    return None
