@@ -4,7 +4,9 @@ It runs on each desktop: forwards the local ActivityWatch observations to the
 hub over the relay, shows each proposal (a native notification with Accept and
 Reject buttons, or on the console with ``--console``), and publishes the
 answer. No answer before the proposal's ``expires_at`` is sent as ``ignored``.
-Results of accepted proposals are shown when the hub publishes them.
+Results of accepted proposals are shown when the hub publishes them. A
+proposal shows what it is about (its anchor: the search query, error, file...)
+when the hub says; one from an older hub, without an anchor, is shown without.
 
 `build_companion` is the companion process's one composition root: store,
 UI, local source and relay are built here from `Settings` and handed to
@@ -29,10 +31,11 @@ from edge.config import Settings, store_path
 from edge.errors import EdgeError, SourceError
 from edge.mqtt.client import make_relay
 from edge.mqtt.links import DesktopLink
+from edge.mqtt.payloads import anchor_of
 from edge.mqtt.relay import Relay
 from edge.mqtt.topics import check_name
 from edge.ports import ActivitySource
-from edge.records import Observation
+from edge.records import Anchor, Observation
 from edge.sources.activitywatch import ActivityWatchSource
 from edge.sources.trace import TraceSource, load_trace
 from edge.store import Store
@@ -40,6 +43,33 @@ from edge.store import Store
 log = logging.getLogger(__name__)
 
 KEYS = {"a": "accepted", "r": "rejected", "i": "ignored"}
+ANCHOR_WORDS = {
+    "error": "the error",
+    "query": "the search query",
+    "file": "the file",
+    "document": "the document",
+    "page": "the page",
+    "command": "the command",
+}
+ANCHOR_SHOWN = 80  # characters of the anchor's text shown with a proposal
+
+
+def about(anchor: Anchor) -> str:
+    """What a proposal is about, in words: ``the search query 'pandas groupby'``."""
+    text = " ".join(anchor.text.split())
+    if len(text) > ANCHOR_SHOWN:
+        text = text[: ANCHOR_SHOWN - 1] + "…"
+    return f"{ANCHOR_WORDS.get(anchor.kind, 'the ' + anchor.kind)} '{text}'"
+
+
+def notification(proposal: dict[str, Any]) -> tuple[str, str]:
+    """The title and message of a proposal's notification: the task, what the assistant would say,
+    and what it is about when the payload says."""
+    anchor = anchor_of(proposal)
+    message = proposal.get("response") or proposal["task"]
+    if anchor is not None:
+        message += f"\n(about {about(anchor)})"
+    return f"Help: {proposal['task']}"[:120], message
 
 
 class ProposalUI(Protocol):
@@ -81,7 +111,10 @@ class ConsoleUI:
         pid = proposal["id"]
         self._open.append(pid)
         left = max(0, round(proposal["expires_at"] - now))
-        self.say(f"[proposal {pid}] {proposal['task']}  (a=accept r=reject i=ignore; expires in {left} s)")
+        anchor = anchor_of(proposal)
+        where = "" if anchor is None else f"about: {about(anchor)}; "
+        keys = f"{where}a=accept r=reject i=ignore; expires in {left} s"
+        self.say(f"[proposal {pid}] {proposal['task']}  ({keys})")
         if proposal.get("response"):
             self.say(f"    {proposal['response']}")
 
@@ -186,9 +219,10 @@ class NotifierUI:
             return lambda: self._answers.put((pid, verdict))
 
         ttl = max(1, int(proposal["expires_at"] - now))
+        title, message = notification(proposal)
         coro = self._notifier.send(
-            title=f"Help: {proposal['task']}"[:120],
-            message=proposal.get("response") or proposal["task"],
+            title=title,
+            message=message,
             buttons=[
                 Button("Accept", on_pressed=answer("accepted")),
                 Button("Reject", on_pressed=answer("rejected")),
