@@ -270,7 +270,7 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """What the hub has done: proposals, answers, adaptations (threshold, interval, suppressions)."""
+    """What the hub has done: proposals, answers, adaptations (trigger offset, interval, suppressions)."""
     info = status_info(settings_of(ctx), store_path())
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
@@ -283,7 +283,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"  outbox     {owner}: {json.dumps(counts)}")
     fb = info["feedback"]
     for d, st in fb["desktops"].items():
-        click.echo(f"  {d}: threshold +{st['threshold_raise']:.3f}, interval +{st['interval_extra_s']:.0f} s")
+        click.echo(
+            f"  {d}: trigger offset {st['trigger_offset']:+.3f}, interval +{st['interval_extra_s']:.0f} s"
+        )
     for s in fb["suppressions"]:
         click.echo(f"  suppressed on {s['desktop']}: {s['task']}")
     sys.stdout.flush()

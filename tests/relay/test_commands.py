@@ -1,4 +1,4 @@
-"""The relay's commands: `proactive desktop --console` as a real process, `service print`, `status --json`."""
+"""The relay's commands: `proactive desktop --console` as a real process, `service print`, `status`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from edge.cli import cli
-from edge.config import Settings
+from edge.config import Settings, store_path
 from edge.hub import Hub
+from edge.store import Store
+from edge.store.feedback import FeedbackStore
 from tests.doubles import QueuedLLM, response
 from tests.relay.helpers import relay_settings
 
@@ -111,3 +113,17 @@ def test_status_json_on_a_fresh_store() -> None:
         and info["feedback"]["desktops"] == {}
         and info["relay"]["broker"] == "embedded"
     )
+
+
+def test_status_prints_each_desktop_s_trigger_offset() -> None:
+    store = Store.open(store_path())
+    FeedbackStore(store).save_state("alice", -0.35, 120.0, time.time())
+    FeedbackStore(store).save_state("bob", 0.2, 0.0, time.time())
+    store.close()
+    res = CliRunner().invoke(cli, ["status"])
+    assert res.exit_code == 0, res.output
+    assert "  alice: trigger offset -0.350, interval +120 s" in res.output.splitlines()
+    assert "  bob: trigger offset +0.200, interval +0 s" in res.output.splitlines()
+    assert "threshold" not in res.output
+    info = json.loads(CliRunner().invoke(cli, ["status", "--json"]).output)
+    assert info["feedback"]["desktops"]["alice"]["trigger_offset"] == -0.35
