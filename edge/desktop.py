@@ -43,14 +43,7 @@ from edge.store import Store
 log = logging.getLogger(__name__)
 
 KEYS = {"a": "accepted", "r": "rejected", "i": "ignored"}
-ANCHOR_WORDS = {
-    "error": "the error",
-    "query": "the search query",
-    "file": "the file",
-    "document": "the document",
-    "page": "the page",
-    "command": "the command",
-}
+KIND_WORDS = {"query": "search query"}  # an anchor kind as a proposal line names it; else the kind
 ANCHOR_SHOWN = 80  # characters of the anchor's text shown with a proposal
 
 
@@ -59,7 +52,7 @@ def about(anchor: Anchor) -> str:
     text = " ".join(anchor.text.split())
     if len(text) > ANCHOR_SHOWN:
         text = text[: ANCHOR_SHOWN - 1] + "…"
-    return f"{ANCHOR_WORDS.get(anchor.kind, 'the ' + anchor.kind)} '{text}'"
+    return f"the {KIND_WORDS.get(anchor.kind, anchor.kind)} '{text}'"
 
 
 def notification(proposal: dict[str, Any]) -> tuple[str, str]:
