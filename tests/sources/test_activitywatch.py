@@ -214,6 +214,24 @@ def test_realistic_session_becomes_observations(aw_server: AwServer, writer: Wri
     assert [o.ts for o in got] == sorted(o.ts for o in got)
     assert got[0].key == f"{writer.window}@{at(base, 0).isoformat()}"
     assert not any("KeePass" in o.text or "Passwords" in o.text for o in got)
+    acts = [o.activity for o in got]
+    assert [None if a is None else (a.verb, a.object_kind, a.object_text, a.app_category) for a in acts] == [
+        ("edit", "file", "server.py", "editor"),
+        ("search", "query", "python asyncio timeout", "browser"),
+        ("read", "page", "Coroutines and Tasks", "browser"),
+        ("idle", "none", "", "other"),
+        ("switch", "none", "", "other"),
+    ]
+    # durations as the server stored them; gaps between the observations (the KeePass window left none)
+    assert [(a.dwell_s, a.gap_s) for a in acts if a] == [
+        (30.0, None),
+        (15.0, 30.0),
+        (15.0, 15.0),
+        (300.0, 25.0),
+        (30.0, 300.0),
+    ]
+    assert [a.site_kind for a in acts if a][1:3] == ["search", "docs"]
+    assert [o.activity for o in store.recent_observations("deskA", limit=10)] == acts
     assert src.fetch() == []  # nothing new
 
 
