@@ -15,6 +15,7 @@ from textual.screen import Screen
 from edge.clock import Clock, SystemClock
 from edge.config import Settings, data_dir, load_settings
 from edge.errors import EdgeError
+from edge.feedback import FeedbackManager
 from edge.store import Store
 from tui.annotation import AnnotationSetup, default_annotator, export_rows
 from tui.dashboard import StoreDashboard
@@ -194,6 +195,7 @@ def make_app(
         memory=open_memory,
         health=health or partial(doctor_health, settings),
         broker=f"{settings.relay.host}:{settings.relay.port}",
+        feedback=FeedbackManager(st, clock, settings.feedback),
     )
     annotation = AnnotationSetup(
         annotator or default_annotator(),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge.clock import Clock
 from edge.errors import EdgeError
+from edge.feedback import FeedbackManager
 from edge.sources.trace import Trace
 from edge.store import Store
 from edge.store.observations import ObservationRow
@@ -22,6 +23,7 @@ from tui.annotation import AnnotationSession
 from tui.feedback import record_feedback
 from tui.ports import (
     Answered,
+    DesktopTrigger,
     FeedbackOutcome,
     FeedbackPublisher,
     Health,
@@ -39,6 +41,7 @@ class StoreDashboard:
 
     ``memory`` opens the memory stream; it is called on first use (loading the
     encoder takes a moment). ``broker`` is the ``host:port`` the relay dials.
+    ``feedback`` is the feedback room, read only (the desktops' trigger offsets).
     """
 
     def __init__(
@@ -50,8 +53,10 @@ class StoreDashboard:
         memory: Callable[[], Part[MemoryBackend]],
         health: HealthFn,
         broker: str,
+        feedback: FeedbackManager,
     ) -> None:
         self.store = store
+        self.feedback = feedback
         self.clock = clock
         self._relay = relay
         self._open_memory = memory
@@ -79,6 +84,13 @@ class StoreDashboard:
 
     def stats(self) -> Stats:
         return self.store.stats(self.now())
+
+    def triggers(self) -> list[DesktopTrigger]:
+        desktops = self.feedback.status()["desktops"]
+        return [
+            DesktopTrigger(name, st["trigger_offset"], st["interval_extra_s"], st["updated_at"])
+            for name, st in sorted(desktops.items())
+        ]
 
     def health(self) -> list[Health]:
         return self._health()

@@ -1,10 +1,11 @@
-"""How the dashboard writes times, durations, scores and long text, and reads the dates a user types."""
+"""How the dashboard writes times, durations, scores, anchors and long text, and reads typed dates."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
 from edge.errors import EdgeError
+from edge.records import Anchor
 
 
 def fmt_time(ts: float | None, now: float) -> str:
@@ -36,6 +37,21 @@ def fmt_duration(seconds: float | None) -> str:
 
 def fmt_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.2f}"
+
+
+def fmt_anchor(anchor: Anchor | None, width: int | None = None) -> str:
+    """What a proposal is about: ``error 'KeyError: x'``, or only the text clipped to ``width``
+    (a table cell); ``-`` without an anchor."""
+    if anchor is None:
+        return "-"
+    if width is not None:
+        return clip(anchor.text, width)
+    return f"{anchor.kind} '{' '.join(anchor.text.split())}'"
+
+
+def fmt_offset(offset: float) -> str:
+    """A trigger offset in logits, signed: ``+0.30``, ``-0.55``."""
+    return f"{offset:+.2f}"
 
 
 def clip(text: str | None, width: int) -> str:

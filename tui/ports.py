@@ -46,6 +46,20 @@ class Health:
 HealthFn = Callable[[], list[Health]]
 
 
+@dataclass(frozen=True)
+class DesktopTrigger:
+    """How a desktop's answers have moved the hub's trigger, decayed to now (`edge.feedback`).
+
+    ``trigger_offset`` is added to the trigger's logit (accepted +, rejected/ignored -);
+    ``interval_extra_s`` to the minimum interval between proposals.
+    """
+
+    desktop: str
+    trigger_offset: float
+    interval_extra_s: float
+    updated_at: float
+
+
 # ------------------------------------------------------------------ memory
 
 
@@ -147,6 +161,10 @@ class Dashboard(Protocol):
     def desktops(self) -> list[str]: ...
 
     def stats(self) -> Stats: ...
+
+    def triggers(self) -> list[DesktopTrigger]:
+        """Each desktop that has answered, with its trigger offset now; sorted by name."""
+        ...
 
     def answer(self, proposal_id: str, verdict: str) -> Answered:
         """Answer a proposal as its desktop's companion would. Raises `EdgeError` (unknown proposal)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
 from edge.errors import StoreError
@@ -28,7 +28,10 @@ STATUSES = ("pending", *VERDICTS)
 
 @dataclass(frozen=True)
 class ProposalRow:
-    """A proposal joined with its answer and, when the hub recorded one, its result."""
+    """A proposal joined with its answer and, when the hub recorded one, its result.
+
+    ``anchor`` is what the proposal is about and ``p_help`` the trigger's P(help now);
+    None for proposals made without them (no trigger, or stored before they existed)."""
 
     id: str
     observation_id: str
@@ -42,6 +45,8 @@ class ProposalRow:
     answered_at: float | None = None
     result: str | None = None
     observation: str = ""
+    anchor: Anchor | None = None
+    p_help: float | None = None
 
     def expired(self, now: float) -> bool:
         return self.status == "pending" and self.expires_at is not None and now > self.expires_at
@@ -67,9 +72,17 @@ _PROPOSALS = """
     select p.id, coalesce(p.observation_id, ''), coalesce(p.desktop, ''), coalesce(p.task, ''),
            coalesce(p.response, ''), p.score, coalesce(p.status, 'pending'), p.created_at, p.expires_at,
            (select min(f.created_at) from feedback f where f.proposal_id = p.id),
-           (select r.text from results r where r.proposal_id = p.id limit 1)
+           (select r.text from results r where r.proposal_id = p.id limit 1),
+           p.anchor_kind, p.anchor_text, p.p_help
     from proposals p
 """
+
+
+def _proposal_row(r: Sequence[Any], observation: str) -> ProposalRow:
+    """A `ProposalRow` from a row of `_PROPOSALS` and the text of the observation it followed."""
+    kind, text, p_help = r[11:]
+    anchor = Anchor(kind, text) if kind and text else None
+    return replace(ProposalRow(*r[:11]), observation=observation, anchor=anchor, p_help=p_help)
 
 
 @dataclass(frozen=True)
@@ -288,7 +301,7 @@ class Proposals(Observations):
         sql = f"{_PROPOSALS} {where} order by p.created_at desc, p.rowid desc limit ?"
         rows = self.db.execute(sql, [*(value for _, value in used), which.limit]).fetchall()
         texts = self.observation_texts({r[1] for r in rows if r[1]})
-        return [ProposalRow(*(*r, texts.get(r[1], ""))) for r in rows]
+        return [_proposal_row(r, texts.get(r[1], "")) for r in rows]
 
     def desktops(self) -> list[str]:
         """Every desktop that has sent an observation or received a proposal, sorted."""

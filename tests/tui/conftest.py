@@ -18,9 +18,10 @@ import pytest
 
 from edge.clock import FakeClock
 from edge.config import Settings
-from edge.records import AgentResponse, Observation, feedback_id, stable_id
+from edge.records import AgentResponse, Anchor, Observation, feedback_id, stable_id
 from edge.sources.trace import load_trace
 from edge.store import Store
+from edge.store.feedback import FeedbackStore
 from tui.app import ProactiveApp, make_app
 from tui.ports import Health
 
@@ -52,9 +53,12 @@ def add_prop(
     verdict: str | None = None,
     answer_after: float = 30.0,
     say: str = "",
+    anchor: Anchor | None = None,
+    p_help: float | None = None,
 ) -> str:
     pid = stable_id("proposal", o.id, task)
-    store.add_proposal(pid, o, AgentResponse("purpose", "thoughts", task, say), score, now=at, ttl_s=120)
+    response = AgentResponse("purpose", "thoughts", task, say)
+    store.add_proposal(pid, o, response, score, now=at, ttl_s=120, anchor=anchor, p_help=p_help)
     if verdict:
         store.add_feedback(feedback_id(pid), pid, verdict, o.desktop, now=at + answer_after)
     return pid
@@ -70,14 +74,36 @@ OBSERVATIONS = [
 ]
 
 PROPOSALS = [
-    # (observation index, task, hours before NOW, score, verdict, say)
-    (1, "Show a groupby example on two columns", 26.0, 0.81, "accepted", "Here is a snippet."),
-    (2, "Draft a reply to the landlord", 5.0, 0.64, "rejected", ""),
-    (3, "Explain the three failing tests", 3.0, 0.77, "accepted", "I can summarise failures."),
-    (4, "Summarise last month's spending", 2.0, 0.55, "ignored", ""),
-    (3, "Open the test log", 1.5, 0.41, None, ""),  # expired, never answered
-    (5, "Explain the traceback and suggest a fix", 0.01, 0.88, None, "Want me to look at it?"),
+    # (observation index, task, hours before NOW, score, verdict, say, anchor, P(help))
+    # The oldest was made before the trigger (no anchor, no P(help)); "Open the test log" had no anchor.
+    (1, "Show a groupby example on two columns", 26.0, 0.81, "accepted", "Here is a snippet.", None, None),
+    (2, "Draft a reply to the landlord", 5.0, 0.64, "rejected", "", Anchor("page", "Rent reminder"), 0.58),
+    (
+        3,
+        "Explain the three failing tests",
+        3.0,
+        0.77,
+        "accepted",
+        "I can summarise failures.",
+        Anchor("command", "pytest"),
+        0.71,
+    ),
+    (4, "Summarise last month's spending", 2.0, 0.55, "ignored", "", Anchor("page", "Statement"), 0.62),
+    (3, "Open the test log", 1.5, 0.41, None, "", None, 0.55),  # expired, never answered
+    (
+        5,
+        "Explain the traceback and suggest a fix",
+        0.01,
+        0.88,
+        None,
+        "Want me to look at it?",
+        Anchor("error", "AssertionError: 3 != 4"),
+        0.83,
+    ),
 ]
+
+# How the answers moved each desktop's trigger (offset in logits, extra interval in seconds).
+TRIGGERS = {"laptop": (-0.6, 300.0), "office": (0.3, 0.0)}
 
 
 def fill_store(store: Store) -> dict[str, str]:
@@ -87,9 +113,11 @@ def fill_store(store: Store) -> dict[str, str]:
         at = NOW - (len(OBSERVATIONS) - i) * HOUR * 0.9 if i else NOW - 27 * HOUR
         obs.append(add_obs(store, text, at, desktop=desk, app="code" if desk == "office" else "firefox"))
     ids = {}
-    for oi, task, hours, score, verdict, say in PROPOSALS:
+    for oi, task, hours, score, verdict, say, anchor, p_help in PROPOSALS:
         at = NOW - hours * HOUR
-        ids[task] = add_prop(store, obs[oi], task, at, score, verdict, say=say)
+        ids[task] = add_prop(store, obs[oi], task, at, score, verdict, say=say, anchor=anchor, p_help=p_help)
+    for desktop, (offset, extra) in TRIGGERS.items():
+        FeedbackStore(store).save_state(desktop, offset, extra, NOW)
     return ids
 
 

@@ -11,6 +11,7 @@ from edge import doctor
 from edge.clock import FakeClock
 from edge.config import Settings
 from edge.errors import EdgeError, RelayError, StoreError
+from edge.feedback import FeedbackManager
 from edge.mqtt.payloads import feedback_payload
 from edge.mqtt.topics import HUB, topic
 from edge.records import feedback_id
@@ -24,8 +25,9 @@ from tui.dashboard import StoreDashboard
 from tui.feedback import record_feedback
 from tui.health import doctor_health
 from tui.memory import StreamMemory, open_stream_memory
-from tui.ports import Part
+from tui.ports import DesktopTrigger, Part
 from tui.relay import RelayFeedback, load_relay, relay_health
+from tui.screens.stats import trigger_line
 
 
 def test_record_feedback_like_a_companion(hub: Store) -> None:
@@ -156,6 +158,7 @@ def dashboard(store: Store, publisher: FakePublisher | None) -> StoreDashboard:
         memory=partial(Part, None, "No memory."),
         health=list,
         broker="127.0.0.1:1883",
+        feedback=FeedbackManager(store, FakeClock(NOW), Settings(desktop="hub").feedback),
     )
 
 
@@ -210,3 +213,19 @@ def test_store_dashboard_without_a_startable_relay(hub: Store) -> None:
         == "Cannot read relay.tls.ca_file. Answers are saved in the store only. Fix the path."
     )
     assert board.pump() == (False, None)
+
+
+def test_the_trigger_line_names_four_desktops_and_counts_the_rest() -> None:
+    six = [DesktopTrigger(f"desk{i}", 0.1 * i, 0.0, NOW) for i in range(6)]
+    head, names = trigger_line(six).splitlines()
+    assert head.startswith("Trigger offset per desktop")
+    assert names == "desk0 +0.00 · desk1 +0.10 · desk2 +0.20 · desk3 +0.30 · 2 more: proactive status"
+    assert trigger_line([]).startswith("Trigger offset: none yet")
+
+
+def test_the_dashboard_reads_the_trigger_offsets_decayed_to_now(hub: Store) -> None:
+    board = dashboard(hub, None)
+    assert board.triggers() == [
+        DesktopTrigger("laptop", -0.6, 300.0, NOW),
+        DesktopTrigger("office", 0.3, 0.0, NOW),
+    ]

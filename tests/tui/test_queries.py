@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from edge.errors import EdgeError
-from edge.records import AgentResponse, HelpResult
+from edge.records import AgentResponse, Anchor, HelpResult
 from edge.store import Store
 from edge.store.proposals import ProposalFilter
 from tests.tui.conftest import HOUR, NOW, add_obs, add_prop
-from tui.format import clip, fmt_day, fmt_duration, fmt_score, fmt_time, parse_dates
+from tui.format import clip, fmt_anchor, fmt_day, fmt_duration, fmt_offset, fmt_score, fmt_time, parse_dates
 
 
 def test_proposal_rows_filters_and_orders(hub: Store) -> None:
@@ -29,6 +29,15 @@ def test_proposal_rows_filters_and_orders(hub: Store) -> None:
     first = rows[0]
     assert first.observation == "The user scrolls the traceback of a failing test in the terminal."
     assert (first.response, first.result, first.answered_at) == ("Want me to look at it?", None, None)
+
+
+def test_proposal_rows_carry_the_anchor_and_p_help(hub: Store) -> None:
+    by = {r.task: r for r in hub.proposal_rows()}
+    assert by["Explain the three failing tests"].anchor == Anchor("command", "pytest")
+    assert by["Explain the three failing tests"].p_help == pytest.approx(0.71)
+    assert (by["Open the test log"].anchor, by["Open the test log"].p_help) == (None, 0.55)
+    old = by["Show a groupby example on two columns"]  # stored before the trigger
+    assert (old.anchor, old.p_help, old.score) == (None, None, 0.81)
 
 
 def test_expired_pending_is_shown_expired(hub: Store) -> None:
@@ -106,3 +115,6 @@ def test_formats() -> None:
         "-",
     ]
     assert clip("a  b\nc", 10) == "a b c" and clip("abcdef", 4) == "abc…"
+    err = Anchor("error", "KeyError:\n  'x'")
+    assert (fmt_anchor(err), fmt_anchor(err, 6), fmt_anchor(None)) == ("error 'KeyError: 'x''", "KeyEr…", "-")
+    assert (fmt_offset(0.3), fmt_offset(-0.6), fmt_offset(0.0)) == ("+0.30", "-0.60", "+0.00")

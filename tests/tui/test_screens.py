@@ -21,8 +21,9 @@ from edge.config import Settings
 from edge.feedback import FeedbackManager
 from edge.mqtt.links import HubLink
 from edge.mqtt.topics import HUB, topic
-from edge.records import HelpResult, feedback_id
+from edge.records import Anchor, HelpResult, feedback_id
 from edge.store import Store
+from edge.store.feedback import FeedbackStore
 from edge.store.proposals import ProposalFilter
 from tests.doubles import FakeMemory, FakePublisher, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
@@ -75,7 +76,15 @@ async def test_live_accept_goes_to_the_hub_when_it_is_online(build: Build, hub: 
     async with app.run_test(size=(80, 24), message_hook=sent.append) as pilot:
         toasts = notes(app)
         assert publisher.started
-        assert rows(app, "#proposals")[0][4] == "Explain the traceback and sug…"
+        assert rows(app, "#proposals")[0][2:] == [
+            "0.83",
+            "pending",
+            "Explain the traceba…",
+            "AssertionErro…",
+        ]
+        assert "about error 'AssertionError: 3 != 4' · P(help) 0.83 · score 0.88" in text(
+            app, "#proposal-detail"
+        )
         assert "Answers go to the hub over MQTT." in text(app, "#live-head")
         await pilot.press("a")
         await pilot.pause()
@@ -161,11 +170,17 @@ async def test_live_shows_what_the_hub_writes(build: Build, hub: Store) -> None:
         toasts = notes(app)
         assert app.poll_store() is False
         o = add_obs(hub, "The user opens a merge conflict in report.py.", NOW - 5)
-        add_prop(hub, o, "Walk through resolving the merge conflict", NOW - 4, 0.93)
+        anchor = Anchor("file", "report.py")
+        add_prop(
+            hub, o, "Walk through resolving the merge conflict", NOW - 4, 0.93, anchor=anchor, p_help=0.9
+        )
         assert app.poll_store() is True
         await pilot.pause()
         assert rows(app, "#observations")[0][2] == "The user opens a merge conflict in report.py."
-        assert rows(app, "#proposals")[0][4].startswith("Walk through resolving")
+        assert rows(app, "#proposals")[0][4].startswith("Walk through resolv")
+        assert (rows(app, "#proposals")[0][2], rows(app, "#proposals")[0][5]) == ("0.90", "report.py")
+        await pilot.press("up")  # the cursor stayed on the row it was on
+        assert "about file 'report.py' · P(help) 0.90" in text(app, "#proposal-detail")
         assert any("Walk through resolving the merge conflict" in t for t in toasts)
         assert "2 waiting" in text(app, "#live-head")
 
@@ -199,7 +214,9 @@ async def test_history_filters(build: Build) -> None:
         app.screen.query_one("#f-date", Input).focus()
         await pilot.press(*"2024-06-02", "enter")
         await pilot.pause()
-        assert [r[4] for r in rows(app, "#history")] == ["Show a groupby exampl…"]
+        assert [r[4] for r in rows(app, "#history")] == ["Show a groupby exam…"]
+        assert rows(app, "#history")[0][2] == rows(app, "#history")[0][5] == "-"  # made before the trigger
+        assert "no anchor" in text(app, "#history-detail")
         assert "filtered by 2024-06-02" in text(app, "#history-count")
         app.screen.query_one("#f-date", Input).value = "last week"
         await pilot.press("enter")  # the table has focus again; re-submit from the input
@@ -217,8 +234,9 @@ async def test_history_detail_shows_result_and_answer_time(build: Build, hub: St
         app.screen.query_one("#f-verdict", Select).value = "accepted"
         await pilot.pause()
         detail = text(app, "#history-detail")
-        assert "accepted after 30 s" in detail and "result: Ran pytest -x" in detail
-        assert rows(app, "#history")[0][5] == "Ran pytest…"
+        assert "accepted after 30 s · P(help) 0.71 · score 0.77" in detail
+        assert "about: command 'pytest'" in detail and "result: Ran pytest -x" in detail
+        assert (rows(app, "#history")[0][2], rows(app, "#history")[0][5]) == ("0.71", "pytest")
 
 
 # ------------------------------------------------------------------ annotate
@@ -373,6 +391,11 @@ async def test_stats_and_health(build: Build) -> None:
         await pilot.pause()
         summary = text(app, "#stats-summary")
         assert "Acceptance 50%" in summary and "p50 30 s" in summary
+        assert summary.splitlines()[-2:] == [
+            "Trigger offset per desktop (logits; + speaks sooner, - later)",
+            "laptop -0.60 (+5 min interval) · office +0.30",
+        ]
+        assert "threshold" not in summary
         assert app.screen.query_one("#per-hour", Sparkline).data[-1] == 1.0
         health = rows(app, "#health")
         assert [(h[0], h[1]) for h in health] == [
@@ -385,6 +408,24 @@ async def test_stats_and_health(build: Build) -> None:
         ]
         fixes = text(app, "#health-fix")
         assert "hub: Start it: `proactive run`." in fixes and "Start aw-server" in fixes
+
+
+async def test_stats_trigger_offsets_decay_and_follow_the_hub(build: Build, hub: Store) -> None:
+    clock = FakeClock(NOW + 3600)  # one half-life after the fixed answers
+    app = build(screen="stats", clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert text(app, "#stats-summary").splitlines()[-1] == "laptop -0.30 (+2 min interval) · office +0.15"
+        FeedbackStore(hub).save_state("bob-laptop", 1.2, 0.0, NOW + 3600)
+        assert app.poll_store()
+        await pilot.pause()
+        assert text(app, "#stats-summary").splitlines()[-1].startswith("bob-laptop +1.20 · laptop -0.30")
+
+
+async def test_stats_before_any_answer(build: Build, tmp_path: Path) -> None:
+    app = build(screen="stats", store=Store.open(tmp_path / "empty.db"))
+    async with app.run_test(size=(80, 24)):
+        summary = text(app, "#stats-summary")
+        assert "Acceptance -" in summary and "Trigger offset: none yet" in summary
 
 
 async def test_stats_health_rechecks_in_a_thread(build: Build) -> None:

@@ -1,4 +1,5 @@
-"""History: past proposals with score, verdict and result; filter by desktop, verdict and date."""
+"""History: past proposals with P(help), verdict and anchor (score and result below the table);
+filter by desktop, verdict and date."""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from edge.errors import EdgeError
 from edge.store.proposals import STATUSES, ProposalFilter, ProposalRow
-from tui.format import clip, fmt_day, fmt_duration, fmt_score, parse_dates
+from tui.format import clip, fmt_anchor, fmt_day, fmt_duration, fmt_score, parse_dates
 from tui.screens.base import BaseScreen, add_columns, fill_table, selected
 from tui.screens.live import status_text
 
 
 def history_text(p: ProposalRow) -> Text:
-    """The task, its verdict and answer time, score, desktop, the observation it followed, its result."""
+    """The task, its verdict and answer time, P(help), score, desktop, what it is about, the observation
+    it followed, its result."""
     t = Text()
     t.append(p.task, style="bold")
     t.append(f"\n{p.status}")
     if p.answered_at is not None:
         t.append(f" after {fmt_duration(p.answered_at - p.created_at)}")
-    t.append(f" · score {fmt_score(p.score)} · {p.desktop}")
+    t.append(f" · P(help) {fmt_score(p.p_help)} · score {fmt_score(p.score)} · {p.desktop}")
+    t.append(f"\nabout: {fmt_anchor(p.anchor) if p.anchor else 'no anchor'}")
     if p.observation:
         t.append(f"\nafter: {' '.join(p.observation.split())}", style="dim")
     t.append("\nresult: ", style="bold")
@@ -47,9 +50,7 @@ class HistoryScreen(BaseScreen):
 
     def on_mount(self) -> None:
         t = self.query_one("#history", DataTable)
-        add_columns(
-            t, ("when", 11), ("desktop", 8), ("score", 5), ("verdict", 8), ("task", 22), ("result", 11)
-        )
+        add_columns(t, ("when", 11), ("desktop", 8), ("help", 4), ("verdict", 8), ("task", 20), ("about", 14))
         self._range: tuple[float | None, float | None] = (None, None)
         self.reload()
         t.focus()
@@ -82,10 +83,10 @@ class HistoryScreen(BaseScreen):
                     (
                         fmt_day(p.created_at),
                         clip(p.desktop, 8),
-                        fmt_score(p.score),
+                        fmt_score(p.p_help),
                         status_text(p.shown_status(now)),
-                        clip(p.task, 22),
-                        clip(p.result or "-", 11),
+                        clip(p.task, 20),
+                        fmt_anchor(p.anchor, 14),
                     ),
                 )
                 for p in rows

@@ -1,4 +1,5 @@
-"""Live: proposals and the observation stream as the hub stores them; answer with a / r / i."""
+"""Live: proposals (what each is about, P(help)) and the observation stream as the hub stores them;
+answer with a / r / i."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from textual.widgets import DataTable, Label, Static
 
 from edge.errors import EdgeError
 from edge.store.proposals import ProposalFilter, ProposalRow
-from tui.format import clip, fmt_score, fmt_time
+from tui.format import clip, fmt_anchor, fmt_score, fmt_time
 from tui.messages import FeedbackSent
 from tui.screens.base import BaseScreen, add_columns, fill_table, selected
 
@@ -23,12 +24,22 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, "dim italic"))
 
 
+SAYING = 150  # characters of task and response shown: two lines at 80 columns, the third is the figures
+
+
+def figures(p: ProposalRow) -> str:
+    """What a proposal is about, the trigger's P(help) and the reward model's score, on one line."""
+    about = "no anchor" if p.anchor is None else f"about {fmt_anchor(p.anchor)}"
+    return f"{about} · P(help) {fmt_score(p.p_help)} · score {fmt_score(p.score)}"
+
+
 def proposal_text(p: ProposalRow) -> Text:
-    """The task in bold, then what the assistant would say."""
+    """The task in bold, then what the assistant would say; below, what it is about and its figures."""
     text = Text()
-    text.append(p.task, style="bold")
-    if p.response:
-        text.append("  " + " ".join(p.response.split()))
+    text.append(clip(p.task, SAYING), style="bold")
+    if p.response and len(p.task) + 2 < SAYING:
+        text.append("  " + clip(p.response, SAYING - len(p.task) - 2))
+    text.append("\n" + figures(p), style="dim")
     return text
 
 
@@ -45,7 +56,9 @@ class LiveScreen(BaseScreen):
 
     def on_mount(self) -> None:
         props = self.query_one("#proposals", DataTable)
-        add_columns(props, ("time", 11), ("desktop", 10), ("score", 5), ("status", 8), ("task", 30))
+        add_columns(
+            props, ("time", 11), ("desktop", 8), ("help", 4), ("status", 8), ("task", 20), ("about", 14)
+        )
         add_columns(
             self.query_one("#observations", DataTable), ("time", 11), ("desktop", 10), ("observation", 49)
         )
@@ -67,10 +80,11 @@ class LiveScreen(BaseScreen):
                     p.id,
                     (
                         fmt_time(p.created_at, now),
-                        clip(p.desktop, 10),
-                        fmt_score(p.score),
+                        clip(p.desktop, 8),
+                        fmt_score(p.p_help),
                         status_text(p.shown_status(now)),
-                        clip(p.task, 30),
+                        clip(p.task, 20),
+                        fmt_anchor(p.anchor, 14),
                     ),
                 )
                 for p in self._proposals.values()

@@ -1,4 +1,5 @@
-"""Stats and health: acceptance, proposals per hour, answer time, state of each part."""
+"""Stats and health: acceptance, each desktop's trigger offset, proposals per hour, answer time,
+state of each part."""
 
 from __future__ import annotations
 
@@ -9,10 +10,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from tui.format import clip, fmt_duration, fmt_time
+from tui.format import clip, fmt_duration, fmt_offset, fmt_time
 from tui.messages import HealthChecked
-from tui.ports import Health
+from tui.ports import DesktopTrigger, Health
 from tui.screens.base import BaseScreen, add_columns, fill_table
+
+TRIGGERS_SHOWN = 4  # desktops named on the Stats screen (at most three lines at 80 columns); the rest counted
+
+
+def trigger_line(triggers: list[DesktopTrigger]) -> str:
+    """Each desktop's trigger offset (and extra interval, when there is one), as Rich markup."""
+    if not triggers:
+        return "Trigger offset: none yet [dim](answers move it: accepted +, rejected or ignored -)[/dim]"
+    parts = []
+    for t in triggers[:TRIGGERS_SHOWN]:
+        extra = f" (+{fmt_duration(t.interval_extra_s)} interval)" if t.interval_extra_s >= 1 else ""
+        parts.append(f"{escape(clip(t.desktop, 20))} {fmt_offset(t.trigger_offset)}{extra}")
+    if len(triggers) > TRIGGERS_SHOWN:
+        parts.append(f"{len(triggers) - TRIGGERS_SHOWN} more: proactive status")
+    head = "Trigger offset per desktop [dim](logits; + speaks sooner, - later)[/dim]"
+    return head + "\n" + " · ".join(parts)
 
 
 class StatsScreen(BaseScreen):
@@ -45,7 +62,8 @@ class StatsScreen(BaseScreen):
             f"Time to answer p50 {fmt_duration(st.answer_p50)}, p90 {fmt_duration(st.answer_p90)} · "
             f"hub decision p50: {hub}\n"
             f"{st.total} proposals, {st.observations} observations, last at "
-            f"{fmt_time(st.last_observation_at, now)}"
+            f"{fmt_time(st.last_observation_at, now)}\n"
+            f"{trigger_line(self.dashboard.triggers())}"
         )
         self.query_one("#spark-label", Label).update(
             f"Proposals per hour, last 24 h (peak {max(st.per_hour)}, {sum(st.per_hour)} in all)"
