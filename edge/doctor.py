@@ -1,7 +1,7 @@
 """`proactive doctor`: checks that each part can start, and says what to fix.
 
-The LLM (model file, or the OpenAI-compatible endpoint), the reward gate and
-its encoder, the data directory, the MQTT broker and ActivityWatch; each check
+The LLM (model file, or the OpenAI-compatible endpoint), the trigger, the
+reward gate and its encoder, the data directory, the MQTT broker and ActivityWatch; each check
 is independent, so one failing never hides another.
 """
 
@@ -21,6 +21,7 @@ from edge.llm import resolve_model_path
 from edge.mqtt.client import probe_broker
 from edge.reward import OnnxRewardModel
 from edge.sources.activitywatch import probe_server
+from edge.trigger.model import default_model_path, load_trigger
 
 
 @dataclass
@@ -72,6 +73,22 @@ def check_gate(settings: Settings) -> Check:
     except EdgeError as e:
         return Check("reward gate", False, e.msg, e.hint)
     return Check("reward gate", True, f"{model.model_path} + MiniLM encoder (first score {ms:.0f} ms)")
+
+
+def check_trigger(settings: Settings) -> Check:
+    """Load the when-to-speak trigger (``trigger.model_path`` or the shipped one)."""
+    if not settings.trigger.enabled:
+        return Check("trigger", True, "off (trigger.enabled = false): the LLM runs on every event")
+    path = settings.trigger.model_path or default_model_path()
+    try:
+        model = load_trigger(path)
+    except EdgeError as e:
+        return Check("trigger", False, e.msg, e.hint)
+    return Check(
+        "trigger",
+        True,
+        f"{path} ({model.meta.get('config', model.version)}; speaks at P(help) >= {model.p_threshold:.2f})",
+    )
 
 
 def check_broker(settings: Settings) -> Check:
@@ -127,6 +144,7 @@ def run_checks(settings: Settings) -> list[Check]:
     """All checks, each independent: one failing never hides another."""
     return [
         check_model(settings),
+        check_trigger(settings),
         check_gate(settings),
         check_data_dir(),
         check_broker(settings),

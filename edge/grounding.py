@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from edge.records import ANCHOR_KINDS, Activity, Anchor, Observation
 from edge.sources.sentences import parse
 
-# Which object kinds can anchor help (see `edge.records.ANCHOR_KINDS`); how far back to look.
-LOOKBACK = 3
+# How far back (events) to look for an anchor: the newest one that names an object wins.
+LOOKBACK = 8
 ANCHOR_MAX = 80
 
 _TEMPLATES = {
@@ -48,9 +48,10 @@ def _clip(text: str) -> str:
 
 
 def anchor_of(window: Sequence[Observation]) -> Anchor | None:
-    """The anchor of the newest event, else of the one or two before it; None when nothing is named.
+    """The object named by the newest event that names one (up to `LOOKBACK` events back), or None.
 
-    Within one event an error outranks everything; across events the newest wins.
+    Events such as "switches back to the editor" or "updates the notes" name
+    nothing; help then is about what the user last searched, read or edited.
     """
     for obs in list(window)[::-1][:LOOKBACK]:
         a = activity_of(obs)

@@ -146,7 +146,7 @@ class Loop:
             t = self.trigger.assess(obs, adapt.trigger_offset)
             d.p_help, d.p_threshold = t.p_help, t.p_threshold
             if not t.fire:
-                d.reason = f"trigger: P(help)={t.p_help:.2f} < {t.p_threshold:.2f}"
+                d.reason = "trigger: help unlikely now"
                 return
         proposal_id = stable_id("proposal", obs.id)
         if self.store is not None and self.store.get_proposal(proposal_id) is not None:
@@ -156,7 +156,11 @@ class Loop:
         if last is not None and self.clock.now() - last < self.min_interval_s + adapt.interval_extra_s:
             d.reason = "resting: too soon after the last proposal"
             return
-        d.anchor = anchor_of(window) if self.trigger is not None else None
+        if self.trigger is not None:
+            d.anchor = anchor_of(window)
+            if d.anchor is None:  # every proposal is grounded in what the structure names
+                d.reason = "nothing named to help with (no query, error, page or file)"
+                return
         context = self.memory.context_for(window) if self.memory is not None else None
         d.llm_called = True
         try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the whole loop: replay traces through gate + LLM + store, per-event latency.
+"""Benchmark the whole loop: replay traces through trigger + LLM + reward + store, per-event latency.
 
     .venv/bin/python scripts/bench_loop.py            # every bundled trace, table
     .venv/bin/python scripts/bench_loop.py --json     # one JSON object on stdout
@@ -7,7 +7,8 @@
 
 Reports per-event latency p50/p95 (all events, and split by whether the LLM
 ran), LLM calls, proposals, model load time and peak RSS of this process. One
-model is loaded once and shared across traces, as in the hub.
+model is loaded once and shared across traces, as in the hub. ``--no-trigger``
+runs the LLM on every event (the old behaviour, for comparison).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def main() -> int:
     ap.add_argument("--traces", type=Path, default=DEFAULT_TRACES, help="folder of trace .json files")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--quick", action="store_true", help="one trace, 6 events")
-    ap.add_argument("--no-gate", action="store_true", help="call the LLM on every event")
+    ap.add_argument("--no-trigger", action="store_true", help="call the LLM on every event")
+    ap.add_argument("--no-gate", action="store_true", help="no reward model ranking the tasks")
     args = ap.parse_args()
 
     files = trace_files(args.traces)
@@ -53,13 +55,14 @@ def main() -> int:
     if args.quick:
         files, max_events = files[:1], 6
     settings = load_settings()
+    settings.trigger.enabled = not args.no_trigger
     t0 = time.perf_counter()
     llm = make_llm(settings.llm)
     load_s = time.perf_counter() - t0
 
     lat_all: list[float] = []
     lat_llm: list[float] = []
-    lat_gate: list[float] = []
+    lat_quiet: list[float] = []
     proposals = 0
     wall0 = time.perf_counter()
     traces = [load_trace(f) for f in files]
@@ -67,7 +70,7 @@ def main() -> int:
     for f, decisions in zip(files, replays, strict=True):
         for d in decisions:
             lat_all.append(d.latency_ms)
-            (lat_llm if d.llm_called else lat_gate).append(d.latency_ms)
+            (lat_llm if d.llm_called else lat_quiet).append(d.latency_ms)
             proposals += d.proposed
         if not args.json:
             print(f"  {f.name}: {len(decisions)} events", file=sys.stderr)
@@ -79,6 +82,7 @@ def main() -> int:
         "benchmark": "loop",
         "traces": len(files),
         "events": len(lat_all),
+        "trigger": not args.no_trigger,
         "gate": not args.no_gate,  # a hub with the gate on has one or failed to start
         "llm_calls": len(lat_llm),
         "proposals": proposals,
@@ -87,8 +91,8 @@ def main() -> int:
         "mean_latency_ms": statistics.fmean(lat_all) if lat_all else None,
         "p50_llm_event_ms": pct(lat_llm, 0.5),
         "p95_llm_event_ms": pct(lat_llm, 0.95),
-        "p50_gated_event_ms": pct(lat_gate, 0.5),
-        "p95_gated_event_ms": pct(lat_gate, 0.95),
+        "p50_silent_event_ms": pct(lat_quiet, 0.5),
+        "p95_silent_event_ms": pct(lat_quiet, 0.95),
         "model": getattr(llm, "name", "?"),
         "model_load_s": round(load_s, 3),
         "wall_s": round(wall, 1),

@@ -65,6 +65,34 @@ def test_missing_model_file(tmp_path: Path) -> None:
     assert_store_intact()
 
 
+def test_a_bad_trigger_model_is_one_line_with_a_hint(tmp_path: Path) -> None:
+    seed_store()
+    bad = tmp_path / "trigger.json"
+    bad.write_text("{broken")
+    env = {"PROACTIVE_TRIGGER__MODEL_PATH": str(bad)}
+    one_line_error(
+        proactive(
+            "run",
+            "--no-relay",
+            "--source",
+            "trace",
+            "--trace",
+            str(SHARED_DATA / "traces" / "code_11.json"),
+            env=env,
+        ),
+        "not valid JSON",
+    )
+    r = proactive(
+        "doctor", "--json", env={**env, "PROACTIVE_TRIGGER__MODEL_PATH": str(tmp_path / "gone.json")}
+    )
+    assert r.returncode == 2
+    trigger = next(c for c in json.loads(r.stdout)["checks"] if c["name"] == "trigger")
+    assert (
+        not trigger["ok"] and "missing" in trigger["detail"] and "proactive trigger train" in trigger["hint"]
+    )
+    assert_store_intact()
+
+
 def test_unknown_config_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[agent]\nwindw = 3\n")

@@ -94,8 +94,9 @@ def trigger_line(d: Decision) -> str:
     parts = []
     if d.p_help is not None:
         cmp = ">=" if d.p_threshold is None or d.p_help >= d.p_threshold else "<"
-        bar = "" if d.p_threshold is None else f" {cmp} {d.p_threshold:.2f}"
-        parts.append(f"P(help)={d.p_help:.2f}{bar}")
+        digits = 2 if d.p_threshold is None or round(d.p_help, 2) != round(d.p_threshold, 2) else 3
+        bar = "" if d.p_threshold is None else f" {cmp} {d.p_threshold:.{digits}f}"
+        parts.append(f"P(help)={d.p_help:.{digits}f}{bar}")
     if d.anchor is not None:
         parts.append(f"anchor: {d.anchor.kind} '{d.anchor.text}'")
     return " · ".join(parts)
@@ -110,6 +111,9 @@ def print_decision(d: Decision) -> None:
     score = "" if d.score is None else f" score={d.score:.2f}"
     console.print(f"[dim]{escape(d.observation.time)}[/dim] {escape(d.observation.text)}")
     seen = trigger_line(d)
+    if not d.llm_called and d.reason.startswith("trigger"):  # the common case: one short line
+        console.print(f"   [dim]-- silent ({escape(seen)}, {d.latency_ms:.0f} ms)[/dim]")
+        return
     if seen:
         console.print(f"   [cyan]{escape(seen)}[/cyan]")
     if d.proposed:

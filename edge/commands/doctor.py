@@ -1,4 +1,4 @@
-"""`proactive doctor`: run `edge.doctor`'s checks and say what to fix (exit code 1 when one fails)."""
+"""`proactive doctor`: run `edge.doctor`'s checks and say what to fix (exit code 2 when one fails)."""
 
 from __future__ import annotations
 
@@ -28,4 +28,4 @@ def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
             if not c.ok and c.hint:
                 click.echo(f"       fix: {c.hint}")
     if not ok:
-        sys.exit(1)
+        sys.exit(2)

@@ -346,7 +346,7 @@ def test_doctor_reports_unreachable_activitywatch() -> None:
     r = subprocess.run(
         [str(PROACTIVE), "doctor", "--json"], env=_cli_env(port), capture_output=True, text=True, timeout=120
     )
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 2, r.stderr  # a failed check is an expected failure: exit 2
     checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
     aw = checks["activitywatch"]
     assert not aw["ok"] and str(port) in aw["detail"] and "PROACTIVE_ACTIVITYWATCH__PORT" in aw["hint"]
@@ -354,7 +354,7 @@ def test_doctor_reports_unreachable_activitywatch() -> None:
     text = subprocess.run(
         [str(PROACTIVE), "doctor"], env=_cli_env(port), capture_output=True, text=True, timeout=120
     )
-    assert text.returncode == 1
+    assert text.returncode == 2
     assert "activitywatch: ActivityWatch is not reachable" in text.stdout and "fix:" in text.stdout
 
 
