@@ -58,8 +58,9 @@ class Loop:
 
     Timing is the trigger's: without ``trigger`` the LLM runs on every event
     and may itself choose silence (the old behaviour, kept for comparisons).
-    ``gate`` (the reward model) scores the candidate tasks: the best one is
-    proposed unless it scores under ``veto_threshold``. ``adaptation(desktop)``
+    ``gate`` (the reward model) scores the candidate task (the LLM's, or the
+    anchor's template standing in for it; the best if there are several) and
+    vetoes it under ``veto_threshold``. ``adaptation(desktop)``
     (None: no adaptation) gives the trigger's online offset, the extra
     interval between proposals and which tasks are suppressed after a
     rejection. ``similarity`` tells a repeat: a task within ``repeat_window_s``
