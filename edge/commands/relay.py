@@ -244,7 +244,7 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
     from edge.clock import SystemClock
     from edge.feedback import FeedbackManager
     from edge.store import Store
-    from edge.store.relay import outbox_counts
+    from edge.store.relay import inbound_stats, outbox_counts
 
     store = Store.open(db_path)
     try:
@@ -259,11 +259,21 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
                 "host": settings.relay.host,
                 "port": settings.relay.port,
                 "outbox": outbox_counts(store),
+                "inbound": inbound_stats(store),
             },
             "feedback": fb.status(),
         }
     finally:
         store.close()
+
+
+def inbound_line(inbound: dict[str, Any]) -> str:
+    """A relay's saved inbound counts in one line: received, dropped by reason, the last drop."""
+    drops = ", ".join(f"{n} {why}" for why, n in (inbound.get("drops") or {}).items() if n)
+    line = f"{inbound.get('received', 0)} received, {inbound.get('dropped', 0)} dropped"
+    if drops:
+        line += f" ({drops}); last: {inbound.get('last_drop', '')}"
+    return line
 
 
 @click.command("status")
@@ -281,6 +291,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"relay        {info['relay']['broker']} {info['relay']['host']}:{info['relay']['port']}")
     for owner, counts in info["relay"]["outbox"].items():
         click.echo(f"  outbox     {owner}: {json.dumps(counts)}")
+    for owner, inbound in info["relay"]["inbound"].items():
+        click.echo(f"  inbound    {owner}: {inbound_line(inbound)}")
     fb = info["feedback"]
     for d, st in fb["desktops"].items():
         click.echo(
