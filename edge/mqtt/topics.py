@@ -10,7 +10,7 @@ proactive/v1/hub/status           hub              retained online/offline (last
 
 from __future__ import annotations
 
-from edge.config import DESKTOP_NAME_RULE, desktop_name_problem
+from edge.config import desktop_name_problem
 from edge.errors import RelayError
 
 PREFIX = "proactive/v1"
@@ -26,7 +26,10 @@ def check_name(name: str) -> str:
     `RelayError`. The same rule holds for the config, the CLI, topics, payloads and the ACL."""
     problem = desktop_name_problem(name)
     if problem is not None:
-        raise RelayError(f"{problem[0].upper()}{problem[1:]}.", f"Use {DESKTOP_NAME_RULE}.")
+        raise RelayError(
+            f"{problem[0].upper()}{problem[1:]}.",
+            "Choose another: the name is the desktop's MQTT topic level and mosquitto user.",
+        )
     return name
 
 
