@@ -193,6 +193,9 @@ def broker_serve(ctx: click.Context, host: str | None, port: int | None) -> None
     b = EmbeddedBroker(settings.relay.host, settings.relay.port)
     b.start()
     click.echo(b.describe(), err=True)
+    warning = b.exposure_warning()
+    if warning is not None:
+        click.echo(warning, err=True)
     try:
         while True:
             time.sleep(3600)
