@@ -137,11 +137,7 @@ def broker() -> None:
     "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Directory to write."
 )
 @click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=1883,
-    show_default=True,
-    help="The desktops' listener port.",
+    "--port", type=click.IntRange(1, 65535), default=1883, show_default=True, help="Desktops' port."
 )
 @click.option("--bind", default="0.0.0.0", show_default=True, help="The desktops' listener address.")
 @click.option(

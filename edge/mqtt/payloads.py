@@ -282,10 +282,11 @@ class ActivityIn(_Payload):
 class ProposalIn(_Payload):
     desktop: Name
     task: Task
-    response: Text = ""
+    response: Text = Field("", description="How the hub offers the task to the user.")
     purpose: Text = ""
     score: Score | None = None
-    event: Text = ""
+    """The reward model's score of the task; null without one."""
+    event: Text = Field("", description="The observation the proposal answers, as text.")
     observation_id: Id | None = None
     created_at: Time
     expires_at: Time
