@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edge.errors import ConfigError
 
@@ -310,11 +311,39 @@ class RewardSettings(_Section):
     """Event/task embeddings kept in the LRU cache."""
 
 
+DESKTOP_NAME_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit, at most 64, not 'hub'"
+_DESKTOP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def desktop_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a desktop's name, or None when it can.
+
+    The one rule for a desktop's name, wherever it comes from (config, CLI,
+    an MQTT topic, a payload, the mosquitto ACL): `DESKTOP_NAME_RULE`. It is
+    the topic level in ``proactive/v1/<desktop>/...`` and the desktop's
+    mosquitto user, so wildcards, ``/``, spaces, ``$``, non-ASCII letters and
+    the hub's own level ``hub`` (in any case) are out.
+    """
+    if not isinstance(name, str):
+        return f"a desktop name is a string, not {type(name).__name__}"
+    if not _DESKTOP_NAME.fullmatch(name):
+        return f"{name[:80]!r} is not a desktop name ({DESKTOP_NAME_RULE})"
+    if name.lower() == "hub":
+        return f"{name!r} is the hub's own name, not a desktop's"
+    return None
+
+
+def default_desktop() -> str:
+    """This machine's host name made a valid desktop name (other characters become '-'), else "desktop"."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname()).lstrip("_.-")[:64]
+    return name if desktop_name_problem(name) is None else "desktop"
+
+
 class Settings(_Section):
     """Everything configurable. Field descriptions double as documentation."""
 
-    desktop: str = Field(default_factory=socket.gethostname)
-    """This desktop's name."""
+    desktop: str = Field(default_factory=default_desktop)
+    """This desktop's name: letters, digits, '.', '_' or '-' (at most 64), not 'hub'."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
     activitywatch: ActivityWatchSettings = Field(default_factory=ActivityWatchSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
@@ -325,6 +354,14 @@ class Settings(_Section):
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     reward: RewardSettings = Field(default_factory=RewardSettings)
+
+    @field_validator("desktop")
+    @classmethod
+    def _desktop_name(cls, value: str) -> str:
+        problem = desktop_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 # ---------------------------------------------------------------- paths

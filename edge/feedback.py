@@ -17,6 +17,10 @@ this user welcomes help. Besides:
   offset falls further and the minimum interval between proposals grows
   (bounded, halving every ``decay_half_life_s``).
 
+One verdict per proposal: the first one recorded wins and is applied once; a
+later answer to the same proposal (another message id, another device, the
+hub's own expiry) is logged and ignored.
+
 Every adaptation is a row in ``adaptations``; the per-desktop state is in
 ``feedback_state`` and is shown by ``proactive status --json`` (the SQL is in
 `edge.store.feedback`). The loop learns the current state through
@@ -188,9 +192,19 @@ class FeedbackManager:
         return applied
 
     def _record(self, prop: dict[str, Any], verdict: str, feedback_id: str) -> VerdictApplied | None:
+        """Record and apply ``verdict`` unless the proposal already has one: the first verdict wins,
+        a later one (another id, another device) is logged and ignored."""
         now = self.clock.now()
         try:
             if not self.store.add_feedback(feedback_id, prop["id"], verdict, prop["desktop"], now):
+                first = self.store.get_proposal(prop["id"]) or prop
+                log.warning(
+                    "feedback: ignored %s for %s from %s: already answered %s (the first verdict wins)",
+                    verdict,
+                    prop["id"],
+                    prop["desktop"],
+                    first.get("status"),
+                )
                 return None
         except StoreError as e:
             log.warning("feedback: dropped %s for %s: %s", verdict, prop["id"], e.msg)

@@ -163,7 +163,8 @@ class Hub:
 
         If the broker's port is already taken the hub uses whatever broker
         listens there and says so; a broker not reachable yet is a note too
-        (proposals wait in the outbox). Raises `RelayError` for settings that
+        (proposals wait in the outbox); so is an embedded (anonymous) broker
+        listening beyond loopback, which is also logged as a warning. Raises `RelayError` for settings that
         cannot work.
         """
         relay, _, _ = self._serving()
@@ -173,6 +174,11 @@ class Hub:
                 self.broker.start()
             except RelayError as e:
                 notes.append(f"{e.msg} Using the broker already listening there.")
+            else:
+                warning = self.broker.exposure_warning()
+                if warning is not None:
+                    log.warning("%s", warning)
+                    notes.append(warning)
         relay.start()
         self._started = True
         if not relay.wait_connected(connect_timeout_s):

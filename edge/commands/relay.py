@@ -19,6 +19,33 @@ from edge.commands.common import settings_of, typed
 from edge.config import Settings, store_path
 
 
+def _desktop_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A typed desktop name, checked by the one rule (`edge.mqtt.topics.check_name`): exit 2 if bad."""
+    from edge.errors import RelayError
+    from edge.mqtt.topics import check_name
+
+    if value is None:
+        return None
+    try:
+        return check_name(value)
+    except RelayError as e:
+        raise click.BadParameter(f"{e.msg} {e.hint}") from e
+
+
+def _desktop_names(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    """``--desktops a,b``: each name checked as a desktop's mosquitto user (exit 2 naming the bad one)."""
+    from edge.errors import RelayError
+    from edge.mqtt.mosquitto import check_desktop_user
+
+    names = [d.strip() for d in value.split(",") if d.strip()]
+    if not names:
+        raise click.BadParameter("no desktop names given; e.g. --desktops alice-pc,bob-laptop")
+    try:
+        return [check_desktop_user(d) for d in names]
+    except RelayError as e:
+        raise click.BadParameter(f"{e.msg} {e.hint}") from e
+
+
 def _relay_overrides(ctx: click.Context, host: str | None, port: int | None) -> dict[str, Any]:
     relay: dict[str, Any] = {}
     if typed(ctx, "host"):
@@ -33,7 +60,11 @@ def _relay_overrides(ctx: click.Context, host: str | None, port: int | None) -> 
 
 @click.command("desktop")
 @click.option(
-    "--name", default=None, help="This desktop's name (default: the `desktop` setting, the host name)."
+    "--name",
+    default=None,
+    callback=_desktop_name,
+    help="This desktop's name (default: the `desktop` setting, the host name): letters, digits, "
+    "'.', '_' or '-', at most 64, not 'hub'.",
 )
 @click.option(
     "--console", is_flag=True, help="Print proposals and read a/r/i from stdin instead of notifications."
@@ -96,20 +127,38 @@ def broker() -> None:
 
 
 @broker.command("acl")
-@click.option("--desktops", required=True, help="Comma-separated desktop names, e.g. alice-pc,bob-laptop.")
+@click.option(
+    "--desktops",
+    required=True,
+    callback=_desktop_names,
+    help="Comma-separated desktop names, e.g. alice-pc,bob-laptop (letters, digits, '.', '_', '-').",
+)
 @click.option(
     "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Directory to write."
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=1883, show_default=True, help="Listener port.")
-@click.option("--bind", default="0.0.0.0", show_default=True, help="Listener address.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=1883, show_default=True, help="Desktops' port."
+)
+@click.option("--bind", default="0.0.0.0", show_default=True, help="The desktops' listener address.")
+@click.option(
+    "--local-port",
+    type=click.IntRange(0, 65535),
+    default=1884,
+    show_default=True,
+    help="The hub machine's loopback listener (client ids not tied to users); 0: none.",
+)
 @click.option("--hub-user", default="hub", show_default=True, help="The hub's MQTT user (may do everything).")
 @click.option("--json", "as_json", is_flag=True, help="Print the paths and passwords as JSON.")
-def broker_acl(desktops: str, out: Path, port: int, bind: str, hub_user: str, as_json: bool) -> None:
-    """Write a mosquitto password file, ACL and config: each desktop reads and writes only its own topics."""
+def broker_acl(
+    desktops: list[str], out: Path, port: int, bind: str, local_port: int, hub_user: str, as_json: bool
+) -> None:
+    """Write a mosquitto password file, ACL and config: each desktop reads and writes only its own topics,
+    and connects as its own client id (its user name), so it cannot disconnect the hub."""
     from edge.mqtt.mosquitto import write_mosquitto_files
 
-    names = [d.strip() for d in desktops.split(",") if d.strip()]
-    files = write_mosquitto_files(names, out, port=port, bind=bind, hub_user=hub_user)
+    files = write_mosquitto_files(
+        desktops, out, port=port, bind=bind, hub_user=hub_user, local_port=local_port or None
+    )
     info = {
         "passwd": str(files.passwd),
         "acl": str(files.acl),
@@ -140,6 +189,9 @@ def broker_serve(ctx: click.Context, host: str | None, port: int | None) -> None
     b = EmbeddedBroker(settings.relay.host, settings.relay.port)
     b.start()
     click.echo(b.describe(), err=True)
+    warning = b.exposure_warning()
+    if warning is not None:
+        click.echo(warning, err=True)
     try:
         while True:
             time.sleep(3600)
@@ -202,18 +254,16 @@ RestartSec=10
 WantedBy=graphical-session.target
 """
     if kind == "mosquitto":
-        return """# /etc/mosquitto/conf.d/proactive.conf  (written by `proactive service print mosquitto`)
-# Make the password file and ACL with:
-#   proactive broker acl --desktops alice-pc,bob-laptop --out /etc/mosquitto/proactive
-# then: systemctl enable --now mosquitto
-per_listener_settings false
-listener 1883 0.0.0.0
-allow_anonymous false
-password_file /etc/mosquitto/proactive/passwd
-acl_file /etc/mosquitto/proactive/acl
-persistence true
-persistence_location /var/lib/mosquitto/
-"""
+        from edge.mqtt.mosquitto import conf_text
+
+        header = (
+            "# /etc/mosquitto/conf.d/proactive.conf  (written by `proactive service print mosquitto`)\n"
+            "# Make the password file and ACL with:\n"
+            "#   proactive broker acl --desktops alice-pc,bob-laptop --out /etc/mosquitto/proactive\n"
+            "# then: systemctl enable --now mosquitto\n"
+        )
+        text = conf_text("/etc/mosquitto/proactive/passwd", "/etc/mosquitto/proactive/acl", header=header)
+        return text + "persistence true\npersistence_location /var/lib/mosquitto/\n"
     raise click.BadParameter(f"unknown service {kind!r}")
 
 
@@ -244,7 +294,7 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
     from edge.clock import SystemClock
     from edge.feedback import FeedbackManager
     from edge.store import Store
-    from edge.store.relay import outbox_counts
+    from edge.store.relay import inbound_stats, outbox_counts
 
     store = Store.open(db_path)
     try:
@@ -259,11 +309,21 @@ def status_info(settings: Settings, db_path: Path) -> dict[str, Any]:
                 "host": settings.relay.host,
                 "port": settings.relay.port,
                 "outbox": outbox_counts(store),
+                "inbound": inbound_stats(store),
             },
             "feedback": fb.status(),
         }
     finally:
         store.close()
+
+
+def inbound_line(inbound: dict[str, Any]) -> str:
+    """A relay's saved inbound counts in one line: received, dropped by reason, the last drop."""
+    drops = ", ".join(f"{n} {why}" for why, n in (inbound.get("drops") or {}).items() if n)
+    line = f"{inbound.get('received', 0)} received, {inbound.get('dropped', 0)} dropped"
+    if drops:
+        line += f" ({drops}); last: {inbound.get('last_drop', '')}"
+    return line
 
 
 @click.command("status")
@@ -281,6 +341,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"relay        {info['relay']['broker']} {info['relay']['host']}:{info['relay']['port']}")
     for owner, counts in info["relay"]["outbox"].items():
         click.echo(f"  outbox     {owner}: {json.dumps(counts)}")
+    for owner, inbound in info["relay"]["inbound"].items():
+        click.echo(f"  inbound    {owner}: {inbound_line(inbound)}")
     fb = info["feedback"]
     for d, st in fb["desktops"].items():
         click.echo(

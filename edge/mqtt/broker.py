@@ -10,6 +10,7 @@ acl``) for a house with several desktops.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import threading
@@ -35,6 +36,27 @@ class EmbeddedBroker:
     @property
     def running(self) -> bool:
         return self._broker is not None
+
+    @property
+    def exposed(self) -> bool:
+        """True when it listens beyond loopback (``0.0.0.0``, a LAN address, a host name other than
+        ``localhost``): then anyone on that network may read and publish every topic, anonymously."""
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True
+
+    def exposure_warning(self) -> str | None:
+        """One line for the user when the broker is `exposed`, else None."""
+        if not self.exposed:
+            return None
+        return (
+            f"Warning: the embedded MQTT broker is anonymous and listens on {self.host}:{self.port}, beyond "
+            "this machine: anyone on that network can read every proposal and publish as any desktop. "
+            "Keep relay.host = 127.0.0.1, or use mosquitto with `proactive broker acl`."
+        )
 
     def config(self) -> dict[str, Any]:
         """The amqtt configuration (see pitfalls.md, MQTT)."""

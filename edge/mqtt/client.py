@@ -22,7 +22,7 @@ from edge.config import RelaySettings, Settings
 from edge.errors import RelayError
 from edge.mqtt.payloads import status_payload
 from edge.mqtt.relay import RelayCore
-from edge.mqtt.topics import HUB, check_name, status_topic
+from edge.mqtt.topics import HUB, check_name, client_id, status_topic
 from edge.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 def topic_matches(topic_filter: str, t: str) -> bool:
     """True when ``t`` matches ``topic_filter`` (``+`` and ``#`` wildcards), as the broker decides."""
     return bool(mqtt.topic_matches_sub(topic_filter, t))
-
-
-def _client_id(settings: RelaySettings, role: str, name: str) -> str:
-    return settings.client_id or f"proactive-{role}-{name}"
 
 
 def _paho_client(settings: RelaySettings, client_id: str) -> mqtt.Client:
@@ -120,7 +116,7 @@ class PahoRelay(RelayCore):
     ) -> None:
         super().__init__(
             store,
-            owner or _client_id(settings, role, name),
+            owner or client_id(role, name, settings.client_id),
             clock or SystemClock(),
             status_topic(role, name),
             role,
@@ -129,7 +125,7 @@ class PahoRelay(RelayCore):
         )
         self.settings = settings
         self.name = name
-        client = _paho_client(settings, _client_id(settings, role, name))
+        client = _paho_client(settings, client_id(role, name, settings.client_id))
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(200)
         # paho annotates the delays as int but computes with floats; sub-second backoff matters here.
@@ -164,7 +160,18 @@ class PahoRelay(RelayCore):
         self.set_connected(False)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        self.post_message(msg.topic, bytes(msg.payload))
+        # paho has read the packet; its size is checked before anything else keeps it (post_message).
+        # An exception here would stop paho's network thread: none may escape.
+        try:
+            t = msg.topic
+        except UnicodeDecodeError:
+            self.count_drop("invalid", "<topic not UTF-8>", "topic is not UTF-8")
+            return
+        try:
+            data = msg.payload
+            self.post_message(t, data if isinstance(data, bytes) else bytes(data))
+        except Exception:
+            log.exception("relay %s: message on %r could not be queued; dropped", self.owner, t[:200])
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
         self.post_ack(mid)
@@ -206,6 +213,7 @@ class PahoRelay(RelayCore):
         self._client.disconnect()
         self._client.loop_stop()
         self.set_connected(False)
+        self.save_stats()
 
 
 def make_relay(

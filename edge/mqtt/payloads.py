@@ -1,23 +1,45 @@
-"""The schema-1 payloads: one builder per kind, and `decode`, which checks what arrives.
+"""The schema-1 payloads: one builder per kind, one pydantic model per kind, and `decode`.
 
 Every payload is a UTF-8 JSON object with ``"schema": 1`` and a string
 ``"id"`` that is unique per message and stable across redelivery (receivers
-drop an id they have already handled). A payload that does not follow the
-schema raises `PayloadError`, whose message says why; the relay drops it with
-that reason in the log. Optional fields are read leniently: an activity's
-structured ``activity`` with unknown, missing or invalid fields is taken with
-defaults (logged once per desktop), a proposal without a usable ``anchor`` has
-none. The formats are documented in firmware-notes/mqtt.md.
+drop an id they have already handled). `decode` validates what arrives
+against its topic kind's model (`MODELS`) before anything is stored or
+queued: strict types (``true`` is not 1, ``"abc"`` or ``[1, 2]`` no time,
+``"yes"`` no boolean), finite numbers, bounded lengths, a desktop name that
+follows the rule in the topic and the payload. Free text is repaired to valid
+UTF-8 (a lone surrogate becomes U+FFFD, `clean_text`); ids and names with one
+are refused. A payload that fails raises `PayloadError` (`TopicNameError` for
+the topic's name), whose message names the field and the reason; the relay
+drops it with that reason in one log line and counts it.
+
+Optional parts are read leniently: an activity's structured ``activity``
+with unknown, missing or invalid fields is taken with defaults (logged once
+per desktop), a proposal without a usable ``anchor`` has none. The formats
+are documented in firmware-notes/mqtt.md.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from edge.mqtt.topics import split_topic
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from edge.config import desktop_name_problem
+from edge.mqtt.topics import HUB, name_problem, split_topic
 from edge.records import (
     Activity,
     Anchor,
@@ -29,7 +51,6 @@ from edge.records import (
     observation_to_dict,
     stable_id,
 )
-from edge.store import VERDICTS
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +63,10 @@ _ACTIVITY_WARNED: set[str] = set()
 
 class PayloadError(ValueError):
     """A payload that does not follow schema 1; the message says why."""
+
+
+class TopicNameError(PayloadError):
+    """A message whose topic's desktop level is not a desktop name (dropped and counted apart)."""
 
 
 def new_id() -> str:
@@ -120,49 +145,233 @@ def status_payload(role: str, name: str, state: str, now: float) -> dict[str, An
     return {"schema": SCHEMA, "id": new_id(), "role": role, "name": name, "state": state, "at": now}
 
 
-_NUM = (int, float)
-_REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
-    "activity": {"desktop": (str,), "observation": (dict,)},
-    "proposal": {"desktop": (str,), "task": (str,), "created_at": _NUM, "expires_at": _NUM},
-    "feedback": {"desktop": (str,), "proposal_id": (str,), "verdict": (str,), "at": _NUM},
-    "result": {"desktop": (str,), "proposal_id": (str,), "kind": (str,), "text": (str,)},
-    "status": {"role": (str,), "state": (str,)},
+# ------------------------------------------------------------------ what arrives: one model per topic kind
+
+ID_MAX = 128
+"""Ids are machine-made (hex digests, uuids): printable ASCII without spaces, at most this long."""
+OBSERVATION_TEXT_MAX = 4000
+"""An observation's sentence ("The user ..."), in characters."""
+TASK_MAX = 1000
+"""A proposal's task, in characters."""
+TEXT_MAX = 8000
+"""A proposal's response, purpose and event, in characters."""
+RESULT_TEXT_MAX = 64_000
+"""The help written for an accepted task, in characters."""
+SHORT_MAX = 256
+"""Small strings: an observation's display time, app, source; a result's kind."""
+KEY_MAX = 1024
+"""An observation's ``key`` (which raw events it came from)."""
+TIME_MAX = 1e11
+"""Unix times (and seconds) are finite, >= 0 and below this (year 5138)."""
+
+_UNPAIRED = re.compile("[\ud800-\udfff\x00]")
+
+
+def clean_text(s: str) -> str:
+    """``s`` as valid UTF-8 text: every lone surrogate (``"\\ud800"``, which ``json.loads`` lets through
+    and ``.encode()`` refuses) and every NUL becomes U+FFFD. Free text is repaired, never refused for
+    this; identifiers and names are refused instead (their pattern admits neither)."""
+    return _UNPAIRED.sub("\ufffd", s)
+
+
+def _not_blank(s: str) -> str:
+    if not s.strip():
+        raise ValueError("is empty")
+    return s
+
+
+def _name(s: str) -> str:
+    problem = desktop_name_problem(s)
+    if problem is not None:
+        raise ValueError(problem)
+    return s
+
+
+def _peer_name(s: str) -> str:
+    """A status payload's ``name``: a desktop's, or the hub's."""
+    return s if s == HUB else _name(s)
+
+
+def _flat(value: Any) -> Any:
+    """A lenient part (an activity, an anchor) made safe to read: only its top level is ever used, so
+    a nested container is emptied (still the wrong type, so still reported) and strings are cleaned."""
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _flat_scalar(v) for k, v in value.items()}
+    return _flat_scalar(value)
+
+
+def _flat_scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value[: 4 * SHORT_MAX])
+    if isinstance(value, dict | list):
+        return type(value)()
+    return value
+
+
+Id = Annotated[str, StringConstraints(pattern=rf"^[\x21-\x7e]{{1,{ID_MAX}}}$")]
+Name = Annotated[str, StringConstraints(max_length=64), AfterValidator(_name)]
+Time = Annotated[float, Field(ge=0, lt=TIME_MAX)]
+Score = Annotated[float, Field(ge=-1e6, le=1e6)]
+
+
+def _text(max_length: int) -> StringConstraints:
+    return StringConstraints(max_length=max_length)
+
+
+def _clean_str(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+_Clean = BeforeValidator(_clean_str)  # before the str check: pydantic refuses a lone surrogate itself
+_Required = AfterValidator(_not_blank)
+ObsText = Annotated[str, _text(OBSERVATION_TEXT_MAX), _Clean, _Required]
+Task = Annotated[str, _text(TASK_MAX), _Clean, _Required]
+OptTask = Annotated[str, _text(TASK_MAX), _Clean]
+Text = Annotated[str, _text(TEXT_MAX), _Clean]
+ResultText = Annotated[str, _text(RESULT_TEXT_MAX), _Clean]
+Short = Annotated[str, _text(SHORT_MAX), _Clean]
+RequiredShort = Annotated[str, _text(SHORT_MAX), _Clean, _Required]
+Key = Annotated[str, _text(KEY_MAX), _Clean]
+Kind = Annotated[str, _text(32), _Clean, _Required]
+PeerName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_peer_name)]
+"""Free text is cleaned (`clean_text`) and bounded; a required one may not be blank."""
+
+
+Lenient = Annotated[Any, BeforeValidator(_flat)]
+
+
+class _Strict(BaseModel):
+    """Strict types (``true`` is no number, ``"1"`` no float), finite numbers, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False, frozen=True)
+
+
+class _Payload(_Strict):
+    schema_: StrictInt = Field(alias="schema")
+    id: Id
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema_1(cls, v: int) -> int:
+        if v != SCHEMA:
+            raise ValueError(f"schema {v} is not {SCHEMA}")
+        return v
+
+
+class ObservationIn(_Strict):
+    """``observation`` of an activity payload; its ``desktop`` is ignored (the topic's is used)."""
+
+    text: ObsText
+    time: RequiredShort
+    ts: Time | None = None
+    desktop: Short | None = None
+    app: Short = ""
+    source: Short = ""
+    key: Key = ""
+    help_needed: bool | None = None
+    activity: Lenient = None
+    """The structured event: read leniently by `observation_of` (defaults for bad fields, logged)."""
+
+
+class ActivityIn(_Payload):
+    desktop: Name
+    sent_at: Time | None = None
+    observation: ObservationIn
+
+
+class ProposalIn(_Payload):
+    desktop: Name
+    task: Task
+    response: Text = Field("", description="How the hub offers the task to the user.")
+    purpose: Text = ""
+    score: Score | None = None
+    """The reward model's score of the task; null without one."""
+    event: Text = Field("", description="The observation the proposal answers, as text.")
+    observation_id: Id | None = None
+    created_at: Time
+    expires_at: Time
+    anchor: Lenient = None
+    """What the proposal is about: read leniently by `anchor_of` (a malformed one is no anchor)."""
+    p_help: Score | None = None
+
+
+class FeedbackIn(_Payload):
+    desktop: Name
+    proposal_id: Id
+    verdict: Literal["accepted", "rejected", "ignored"]
+    at: Time
+
+
+class ResultIn(_Payload):
+    desktop: Name
+    proposal_id: Id
+    task: OptTask = ""
+    kind: Kind
+    text: ResultText
+    created_at: Time | None = None
+
+
+class StatusIn(_Payload):
+    role: Literal["hub", "desktop"]
+    name: PeerName | None = None
+    state: Literal["online", "offline"]
+    at: Time | None = None
+
+
+MODELS: dict[str, type[_Payload]] = {
+    "activity": ActivityIn,
+    "proposal": ProposalIn,
+    "feedback": FeedbackIn,
+    "result": ResultIn,
+    "status": StatusIn,
 }
+"""The schema of each topic kind; `decode` validates every message against its kind's."""
+
+
+def _reason(e: ValidationError) -> str:
+    """The validation errors in one short line: ``field: message; ...`` (never the value itself)."""
+    parts = []
+    for err in e.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where.replace('schema_', 'schema')}: {err['msg']}")
+    more = len(e.errors()) - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
 def decode(t: str, raw: bytes) -> tuple[str, str, dict[str, Any]]:
-    """Parse and validate one message: ``(desktop, kind, payload)``. Raises `PayloadError`."""
+    """Parse and validate one message: ``(desktop, kind, payload)``. Raises `PayloadError`.
+
+    The topic's desktop level must follow the name rule (`edge.mqtt.topics.name_problem`;
+    `TopicNameError` then), the payload its kind's model in `MODELS`: strict types, bounded
+    lengths, and, except for status, a ``desktop`` equal to the topic's. The payload returned is
+    the model's, as a plain dict: only known fields, free text repaired (`clean_text`), defaults
+    filled in; nothing in it can fail a later ``.encode()``, hash or SQLite write.
+    """
     where = split_topic(t)
     if where is None:
         raise PayloadError("not a proactive/v1 topic")
     desktop, kind = where
+    problem = name_problem(desktop, kind)
+    if problem is not None:
+        raise TopicNameError(f"topic level: {problem}")
     if len(raw) > MAX_PAYLOAD:
         raise PayloadError(f"payload of {len(raw)} bytes is over {MAX_PAYLOAD}")
     try:
-        payload = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PayloadError(f"not UTF-8 JSON ({e})") from e
-    if not isinstance(payload, dict):
+    except RecursionError as e:
+        raise PayloadError("JSON nested too deeply") from e
+    if not isinstance(data, dict):
         raise PayloadError("not a JSON object")
-    if payload.get("schema") != SCHEMA:
-        raise PayloadError(f"schema {payload.get('schema')!r} is not {SCHEMA}")
-    if not isinstance(payload.get("id"), str) or not payload["id"]:
-        raise PayloadError("missing id")
-    for name, types in _REQUIRED[kind].items():
-        value = payload.get(name)
-        if not isinstance(value, types) or isinstance(value, bool):
-            raise PayloadError(f"field {name!r} missing or of the wrong type")
-    if kind != "status" and payload["desktop"] != desktop:
-        raise PayloadError(f"desktop {payload['desktop']!r} does not match the topic's {desktop!r}")
-    if kind == "feedback" and payload["verdict"] not in VERDICTS:
-        raise PayloadError(f"verdict {payload['verdict']!r} is not one of {', '.join(VERDICTS)}")
-    if kind == "status" and payload["state"] not in ("online", "offline"):
-        raise PayloadError(f"state {payload['state']!r} is not online/offline")
-    if kind == "activity":
-        obs = payload["observation"]
-        if not isinstance(obs.get("text"), str) or not isinstance(obs.get("time"), str):
-            raise PayloadError("observation needs text and time strings")
-    return desktop, kind, payload
+    claimed = data.get("desktop")
+    if kind != "status" and isinstance(claimed, str) and claimed != desktop:
+        raise PayloadError(f"desktop {claimed[:80]!r} does not match the topic's {desktop!r}")
+    try:
+        model = MODELS[kind].model_validate(data)
+    except ValidationError as e:
+        raise PayloadError(_reason(e)) from e
+    return desktop, kind, model.model_dump(by_alias=True)
 
 
 def observation_of(payload: dict[str, Any], desktop: str, warned: set[str] | None = None) -> Observation:

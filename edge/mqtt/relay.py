@@ -15,6 +15,20 @@ queue (`RelayCore.post_message`, `post_ack`, `post_connected`); every handler,
 every store write and the outbox run on the thread that calls `Relay.pump`
 (the hub's main loop), because the store's SQLite connection and the LLM are
 single-threaded.
+
+Bounds: nothing a peer sends can grow the hub's memory without limit. A
+message over `MAX_PAYLOAD` bytes is dropped in the transport's callback,
+before it is queued; the event queue holds at most ``max_queue_messages``
+messages and ``max_queue_bytes`` bytes of payload, and when either is reached
+the *newest* message is refused (dropped and counted): what is already
+queued is kept, in order, so a flood cannot evict the feedback or activity
+that arrived before it, and the queue never needs to be searched. Acks and
+connection events are never refused. Every drop (oversized, queue full, a
+topic whose desktop level is no desktop name, an invalid payload, a failing
+handler) is counted by reason, logged in one line (at most
+`DROP_LOG_PER_MINUTE` lines a minute; the rest are counted only), and the
+counts are saved in the store (`edge.store.relay.save_inbound_stats`) for
+``proactive status`` and the dashboard.
 """
 
 from __future__ import annotations
@@ -29,9 +43,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edge.clock import Clock
-from edge.mqtt.payloads import SCHEMA, PayloadError, decode
+from edge.mqtt.payloads import MAX_PAYLOAD, SCHEMA, PayloadError, TopicNameError, decode
 from edge.store import Store
-from edge.store.relay import Inbox, Outbox
+from edge.store.relay import Inbox, Outbox, save_inbound_stats
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +54,18 @@ Handler = Callable[[str, str, dict[str, Any]], None]
 
 TopicMatcher = Callable[[str, str], bool]
 """``matches(topic_filter, topic)``: MQTT wildcard matching (`edge.mqtt.client.topic_matches`)."""
+
+MAX_QUEUE_MESSAGES = 2000
+"""Messages waiting for `Relay.pump` at most (the hub may be busy in an LLM call meanwhile)."""
+MAX_QUEUE_BYTES = 8 * 1024 * 1024
+"""Payload bytes waiting for `Relay.pump` at most (32 messages of `MAX_PAYLOAD`, thousands of real ones)."""
+DROP_REASONS = ("oversized", "queue_full", "name", "invalid", "handler")
+"""Why an inbound message was dropped: over `MAX_PAYLOAD`; the queue was full; the topic's desktop
+level is no desktop name; the payload fails its schema; the handler failed on it."""
+DROP_LOG_PER_MINUTE = 60
+"""Drop log lines per relay and minute; past that, drops are counted and one line says so."""
+STATS_SAVE_S = 1.0
+"""The drop counts are saved to the store at most this often (and when the relay closes)."""
 
 
 class Relay(Protocol):
@@ -84,6 +110,10 @@ class Relay(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
+    def inbound_stats(self) -> dict[str, Any]: ...
+
+    def save_stats(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -110,6 +140,8 @@ class RelayCore:
         role: str,
         matches: TopicMatcher,
         resend_window_s: float = 600.0,
+        max_queue_messages: int = MAX_QUEUE_MESSAGES,
+        max_queue_bytes: int = MAX_QUEUE_BYTES,
     ) -> None:
         self.store = store
         self.owner = owner
@@ -126,9 +158,21 @@ class RelayCore:
         self.connects = 0
         self.last_error = ""
         self.subscriptions: list[Subscription] = []
+        self.max_queue_messages = max_queue_messages
+        self.max_queue_bytes = max_queue_bytes
+        self.drops: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
+        self.last_drop = ""
+        self.last_drop_at: float | None = None
+        self.peak_queued_bytes = 0
         self._events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._inflight: dict[int, str] = {}
         self._connected = threading.Event()
+        self._lock = threading.Lock()  # the counters below are touched by the transport's thread too
+        self._queued_messages = 0
+        self._queued_bytes = 0
+        self._log_window = (0.0, 0)
+        self._saved_dropped = 0
+        self._next_save = 0.0
 
     # transport hooks ------------------------------------------------------
     def _send(self, t: str, data: bytes, retain: bool) -> int | None:
@@ -147,9 +191,57 @@ class RelayCore:
         else:
             self._connected.clear()
 
-    def post_message(self, t: str, data: bytes) -> None:
-        """A message arrived on ``t``; it is decoded and dispatched by the next `pump`."""
+    def post_message(self, t: str, data: bytes) -> bool:
+        """A message arrived on ``t``; it is decoded and dispatched by the next `pump`.
+
+        Returns False when it was dropped instead: over `MAX_PAYLOAD` bytes, or
+        the queue is full in messages or bytes (the newest is refused, see the
+        module doc). Both are counted and logged."""
+        n = len(data)
+        if n > MAX_PAYLOAD:
+            self.count_drop("oversized", t, f"payload of {n} bytes is over {MAX_PAYLOAD}")
+            return False
+        with self._lock:
+            full = (
+                self._queued_messages >= self.max_queue_messages
+                or self._queued_bytes + n > self.max_queue_bytes
+            )
+            if not full:
+                self._queued_messages += 1
+                self._queued_bytes += n
+                self.peak_queued_bytes = max(self.peak_queued_bytes, self._queued_bytes)
+        if full:
+            self.count_drop(
+                "queue_full",
+                t,
+                f"inbound queue full ({self.max_queue_messages} messages / {self.max_queue_bytes} bytes); "
+                "newest refused",
+            )
+            return False
         self._events.put(("message", t, data))
+        return True
+
+    def count_drop(self, reason: str, t: str, why: str) -> None:
+        """Count an inbound message dropped for ``reason`` (one of `DROP_REASONS`) and log it (any thread)."""
+        now = time.monotonic()
+        with self._lock:
+            self.drops[reason] = self.drops.get(reason, 0) + 1
+            self.dropped += 1
+            self.last_drop = f"{reason}: {why}"
+            self.last_drop_at = self.clock.now()
+            start, lines = self._log_window
+            if now - start >= 60.0:
+                start, lines = now, 0
+            self._log_window = (start, lines + 1)
+        if lines < DROP_LOG_PER_MINUTE:
+            log.warning("relay %s: dropped message on %r (%s): %s", self.owner, t[:200], reason, why)
+        elif lines == DROP_LOG_PER_MINUTE:
+            log.warning(
+                "relay %s: more than %d messages dropped this minute; the rest are counted, not logged "
+                "(`proactive status`)",
+                self.owner,
+                DROP_LOG_PER_MINUTE,
+            )
 
     def post_ack(self, mid: int) -> None:
         """The broker acknowledged the transport's message ``mid``."""
@@ -200,6 +292,7 @@ class RelayCore:
         try:
             ev = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
         except queue.Empty:
+            self._save_stats_soon()
             return 0
         while True:
             self._handle(ev)
@@ -207,6 +300,7 @@ class RelayCore:
             try:
                 ev = self._events.get_nowait()
             except queue.Empty:
+                self._save_stats_soon()
                 return n
 
     def flush(self, timeout: float) -> bool:
@@ -232,17 +326,41 @@ class RelayCore:
         self.pump(0)
         return True
 
+    def inbound_stats(self) -> dict[str, Any]:
+        """What came in: received, duplicates, drops by reason and the last one, the queue and its bounds."""
+        with self._lock:
+            return {
+                "received": self.received,
+                "duplicates": self.duplicates,
+                "dropped": self.dropped,
+                "drops": dict(self.drops),
+                "last_drop": self.last_drop,
+                "last_drop_at": self.last_drop_at,
+                "queue": {
+                    "messages": self._queued_messages,
+                    "bytes": self._queued_bytes,
+                    "peak_bytes": self.peak_queued_bytes,
+                    "max_messages": self.max_queue_messages,
+                    "max_bytes": self.max_queue_bytes,
+                },
+            }
+
     def stats(self) -> dict[str, Any]:
         return {
             "owner": self.owner,
             "connected": self.connected,
             "connects": self.connects,
-            "received": self.received,
-            "duplicates": self.duplicates,
-            "dropped": self.dropped,
+            **self.inbound_stats(),
             "outbox": self.outbox.counts(),
             "last_error": self.last_error,
         }
+
+    def save_stats(self) -> None:
+        """Save the inbound counts in the store now (the pumping thread; `pump` does it when they change)."""
+        stats = self.inbound_stats()
+        save_inbound_stats(self.store, self.owner, stats, self.clock.now())
+        self._saved_dropped = stats["dropped"]
+        self._next_save = time.monotonic() + STATS_SAVE_S
 
     # internals --------------------------------------------------------------
     def _transmit(self, msg_id: str, t: str, data: str, retain: bool) -> None:
@@ -269,7 +387,14 @@ class RelayCore:
             self.inbox.prune(now - 7 * 86400.0)
             self._flush_queued()
         elif kind == "message":
+            with self._lock:
+                self._queued_messages -= 1
+                self._queued_bytes -= len(ev[2])
             self._dispatch(ev[1], ev[2])
+
+    def _save_stats_soon(self) -> None:
+        if self.dropped != self._saved_dropped and time.monotonic() >= self._next_save:
+            self.save_stats()
 
     def _dispatch(self, t: str, raw: bytes) -> None:
         subs = [s for s in self.subscriptions if self.matches(s.topic_filter, t)]
@@ -277,9 +402,11 @@ class RelayCore:
             return
         try:
             desktop, kind, payload = decode(t, raw)
+        except TopicNameError as e:
+            self.count_drop("name", t, str(e))
+            return
         except PayloadError as e:
-            self.dropped += 1
-            log.warning("relay %s: dropped message on %s: %s", self.owner, t, e)
+            self.count_drop("invalid", t, str(e))
             return
         self.received += 1
         if any(s.dedupe for s in subs) and not self.inbox.first_time(payload["id"], t, self.clock.now()):
@@ -289,8 +416,7 @@ class RelayCore:
             try:
                 s.handler(desktop, kind, payload)
             except PayloadError as e:
-                self.dropped += 1
-                log.warning("relay %s: dropped message on %s: %s", self.owner, t, e)
-            except Exception:  # a handler bug must not take the hub down
-                self.dropped += 1
-                log.exception("relay %s: handler for %s failed; message dropped", self.owner, t)
+                self.count_drop("invalid", t, str(e))
+            except Exception as e:  # a handler bug must not take the hub down
+                log.exception("relay %s: handler for %s failed", self.owner, t)
+                self.count_drop("handler", t, f"{type(e).__name__}: {e}"[:300])

@@ -10,25 +10,42 @@ proactive/v1/hub/status           hub              retained online/offline (last
 
 from __future__ import annotations
 
-import re
-
+from edge.config import desktop_name_problem
 from edge.errors import RelayError
 
 PREFIX = "proactive/v1"
 HUB = "hub"
 KINDS = ("activity", "proposal", "feedback", "result", "status")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HUB_STATUS = f"{PREFIX}/{HUB}/status"
+FROM_DESKTOPS = ("activity", "feedback", "status")
+"""The kinds a desktop publishes: their topic level is a desktop's name, checked on arrival."""
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` if it can be a desktop's topic level, else raise `RelayError`."""
-    if not NAME_RE.match(name) or name == HUB:
+    """Return ``name`` if it can be a desktop's name (`edge.config.desktop_name_problem`), else raise
+    `RelayError`. The same rule holds for the config, the CLI, topics, payloads and the ACL."""
+    problem = desktop_name_problem(name)
+    if problem is not None:
         raise RelayError(
-            f"{name!r} cannot be a desktop name.",
-            "Use letters, digits, '.', '_' or '-' (at most 64), not 'hub'.",
+            f"{problem[0].upper()}{problem[1:]}.",
+            "Choose another: the name is the desktop's MQTT topic level and mosquitto user.",
         )
     return name
+
+
+def name_problem(desktop: str, kind: str) -> str | None:
+    """Why the topic level ``desktop`` of a message of ``kind`` is unacceptable, or None.
+
+    ``hub`` is accepted only as the hub's own status topic."""
+    if kind == "status" and desktop == HUB:
+        return None
+    return desktop_name_problem(desktop)
+
+
+def client_id(role: str, name: str, configured: str = "") -> str:
+    """The MQTT client id of ``role`` (``hub`` or ``desktop``) named ``name``: ``configured`` when set,
+    else ``proactive-<role>-<name>`` (the relay's ``owner`` in the store, too)."""
+    return configured or f"proactive-{role}-{name}"
 
 
 def topic(desktop: str, kind: str) -> str:

@@ -241,11 +241,15 @@ class Proposals(Observations):
     def add_feedback(
         self, feedback_id: str, proposal_id: str, verdict: str, desktop: str, now: float
     ) -> bool:
-        """Record a verdict; return True when new. A repeated ``feedback_id`` is ignored."""
+        """Record a proposal's verdict; True when it is recorded, False when the proposal already had one.
+
+        One verdict per proposal, the first wins: a repeated ``feedback_id``, or any other answer to a
+        proposal already answered (under another id, from a redelivery or a second device), changes
+        nothing. Raises `StoreError` for an unknown verdict or proposal."""
         if verdict not in VERDICTS:
             raise StoreError(f"Unknown verdict {verdict!r}.", f"Use one of {', '.join(VERDICTS)}.")
         table = self.db.table("feedback")
-        if table.count_where("id = ?", [feedback_id]) > 0:
+        if table.count_where("id = ? or proposal_id = ?", [feedback_id, proposal_id]) > 0:
             return False
         if self.get_proposal(proposal_id) is None:
             raise StoreError(

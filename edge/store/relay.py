@@ -1,12 +1,15 @@
 """The MQTT relay's tables: ``relay_outbox`` (durable outgoing queue) and ``relay_inbox`` (ids seen).
 
 Each relay client has its own ``owner`` name, so the hub, a companion and the
-dashboard may share one file without seeing each other's messages.
+dashboard may share one file without seeing each other's messages. Each
+relay's inbound counts (`save_inbound_stats`) are kept as a checkpoint, for
+``proactive status`` and the dashboard.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from edge.store.core import Store
 
@@ -119,4 +122,31 @@ def outbox_counts(store: Store) -> dict[str, dict[str, int]]:
         "select owner, status, count(*) from relay_outbox group by owner, status"
     ).fetchall():
         out.setdefault(str(owner), {})[str(status)] = int(n)
+    return out
+
+
+INBOUND_CHECKPOINT = "relay.inbound"
+"""Each relay's inbound counts are the checkpoint ``relay.inbound.<owner>`` (`edge.store.core`); the
+checkpoint ``relay.inbound`` lists the owners that saved any."""
+
+
+def save_inbound_stats(store: Store, owner: str, stats: dict[str, Any], now: float) -> None:
+    """Keep ``owner``'s inbound counts (received, drops by reason, the last drop, the queue)."""
+    owners = store.get_checkpoint(INBOUND_CHECKPOINT)
+    if not isinstance(owners, list) or owner not in owners:
+        known = [o for o in owners if isinstance(o, str)] if isinstance(owners, list) else []
+        store.set_checkpoint(INBOUND_CHECKPOINT, sorted({*known, owner}), now)
+    store.set_checkpoint(f"{INBOUND_CHECKPOINT}.{owner}", stats, now)
+
+
+def inbound_stats(store: Store) -> dict[str, dict[str, Any]]:
+    """The last saved inbound counts of every relay client that saved any: ``{owner: stats}``.
+
+    A value that is not what `save_inbound_stats` writes (edited by hand, another version) is skipped."""
+    owners = store.get_checkpoint(INBOUND_CHECKPOINT)
+    out: dict[str, dict[str, Any]] = {}
+    for owner in owners if isinstance(owners, list) else []:
+        value = store.get_checkpoint(f"{INBOUND_CHECKPOINT}.{owner}")
+        if isinstance(owner, str) and isinstance(value, dict):
+            out[owner] = value
     return out

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from edge.cli import cli
 from edge.clock import SystemClock
+from edge.errors import RelayError
 from edge.mqtt.client import PahoRelay
-from edge.mqtt.mosquitto import pbkdf2_sha512_hash, write_mosquitto_files
+from edge.mqtt.mosquitto import acl_text, pbkdf2_sha512_hash, write_mosquitto_files
 from edge.mqtt.topics import HUB, topic
 from edge.store import Store
 from tests.relay.helpers import relay_settings
@@ -103,5 +104,32 @@ def test_broker_acl_command(tmp_path: Path) -> None:
     assert "user alice\ntopic write proactive/v1/alice/activity" in acl
     assert "topic read proactive/v1/bob/proposal" in acl and "topic readwrite proactive/v1/#" in acl
     assert oct(Path(info["passwd"]).stat().st_mode & 0o777) == "0o600"
-    bad = CliRunner().invoke(cli, ["broker", "acl", "--desktops", "a/b", "--out", str(tmp_path)])
-    assert bad.exit_code != 0
+    conf = Path(info["conf"]).read_text()
+    assert "listener 1883 0.0.0.0\nuse_username_as_clientid true\n" in conf
+    assert "listener 1884 127.0.0.1\n" in conf and "message_size_limit 262144\n" in conf
+    creds = (tmp_path / "credentials.toml").read_text()
+    assert '# hub\n[relay]\nbroker = "external"\nhost = "127.0.0.1"\nport = 1884\n' in creds
+
+
+@pytest.mark.parametrize(
+    "desktops",
+    ["a/b", "alice,..", "alice,hub", "-x", "a" * 65, "été pc", " , ", "$SYS", "a+b", "proactive-hub-hub"],
+)
+def test_broker_acl_refuses_a_bad_desktop_name_and_writes_nothing(tmp_path: Path, desktops: str) -> None:
+    out = tmp_path / "mq"
+    bad = CliRunner().invoke(cli, ["broker", "acl", "--desktops", desktops, "--out", str(out)])
+    assert bad.exit_code == 2, bad.output
+    assert "Invalid value for '--desktops'" in bad.output and not out.exists()
+
+
+@pytest.mark.parametrize("name", ["..", "hub", "-x", "a" * 300, "été pc", " ", "$SYS"])
+def test_desktop_refuses_a_bad_name(name: str) -> None:
+    bad = CliRunner().invoke(cli, ["desktop", "--name", name, "--max-seconds", "0"])
+    assert bad.exit_code == 2 and "Invalid value for '--name'" in bad.output
+
+
+def test_acl_generation_checks_names_itself() -> None:
+    with pytest.raises(RelayError):
+        acl_text(["alice", "été pc"])
+    with pytest.raises(RelayError):
+        write_mosquitto_files(["alice"], Path("/nonexistent"), port=1883, local_port=1883)

@@ -221,7 +221,7 @@ def build(store_path: Path, tmp_path: Path) -> Callable[..., ProactiveApp]:
         }
         args.update(kw)
         store = args.pop("store", store_path)
-        return make_app(store, Settings(desktop="hub"), **args)
+        return make_app(store, Settings(desktop="hubhost"), **args)
 
     return _build
 

@@ -54,13 +54,13 @@ def test_relay_and_memory_that_cannot_open_give_a_message(
         raise ModuleNotFoundError("No module named 'faiss'")
 
     monkeypatch.setattr(relay, "make_relay", bad_tls)
-    part = load_relay(Settings(desktop="hub"), hub, FakeClock(NOW))
+    part = load_relay(Settings(desktop="hubhost"), hub, FakeClock(NOW))
     assert not part.available and part.note == (
         "Cannot read relay.tls.ca_file. Answers are saved in the store only. Fix the path."
     )
     assert relay_health(part, "127.0.0.1:1883")[0].detail == part.note
     monkeypatch.setattr(memory, "open_memory", no_faiss)
-    mem = open_stream_memory(Settings(desktop="hub"), hub, FakeClock(NOW), embedder=None)
+    mem = open_stream_memory(Settings(desktop="hubhost"), hub, FakeClock(NOW), embedder=None)
     assert not mem.available and "not available" in mem.note and "faiss" in mem.note
 
 
@@ -86,7 +86,7 @@ def test_relay_publishes_the_companions_payload(hub: Store) -> None:
 
 
 def test_load_relay_uses_its_own_client_id(hub: Store) -> None:
-    s = Settings(desktop="office pc", relay={"client_id": "the-hub"})
+    s = Settings(desktop="office-pc", relay={"client_id": "the-hub"})
     part = load_relay(s, hub, FakeClock(NOW))
     assert isinstance(part.value, RelayFeedback)
     link = part.value.relay
@@ -94,7 +94,7 @@ def test_load_relay_uses_its_own_client_id(hub: Store) -> None:
 
 
 def test_stream_memory_over_the_real_memory_stream(tmp_path: Path) -> None:
-    part = open_stream_memory(Settings(desktop="hub"), Store.memory(), FakeClock(NOW), HashEmbedder())
+    part = open_stream_memory(Settings(desktop="hubhost"), Store.memory(), FakeClock(NOW), HashEmbedder())
     assert isinstance(part.value, StreamMemory), part.note
     stream = part.value.stream
     ids = stream.add(
@@ -125,13 +125,13 @@ def test_doctor_health_survives_a_failing_check(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(doctor, "run_checks", boom)
     monkeypatch.setattr(doctor, "check_activitywatch", boom)
     monkeypatch.setattr(doctor, "check_model", lambda s: doctor.Check("model", True, "fake model"))
-    checks = {c.name: c for c in doctor_health(Settings(desktop="hub"))}
+    checks = {c.name: c for c in doctor_health(Settings(desktop="hubhost"))}
     assert checks["model"].ok and checks["data directory"].ok
     assert not checks["activitywatch"].ok and "check failed" in checks["activitywatch"].detail
     assert "reward model" in checks  # broker and hub: the app's own relay connection reports them
     assert all(c.hint for c in checks.values() if not c.ok)
     monkeypatch.setattr(doctor, "check_model", refuse)
-    model = doctor_health(Settings(desktop="hub"))[0]
+    model = doctor_health(Settings(desktop="hubhost"))[0]
     assert (model.name, model.ok, model.detail, model.hint) == (
         "model",
         False,
@@ -143,7 +143,7 @@ def test_doctor_health_survives_a_failing_check(monkeypatch: pytest.MonkeyPatch,
 def test_doctor_health_keeps_the_doctors_own_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     checks = [doctor.Check("model", True, "m"), doctor.Check("reward gate", False, "no model", "Train one.")]
     monkeypatch.setattr(doctor, "run_checks", lambda s: checks)
-    got = doctor_health(Settings(desktop="hub"))
+    got = doctor_health(Settings(desktop="hubhost"))
     assert [(c.name, c.ok, c.hint) for c in got] == [
         ("model", True, ""),
         ("reward gate", False, "Train one."),
@@ -158,7 +158,7 @@ def dashboard(store: Store, publisher: FakePublisher | None) -> StoreDashboard:
         memory=partial(Part, None, "No memory."),
         health=list,
         broker="127.0.0.1:1883",
-        feedback=FeedbackManager(store, FakeClock(NOW), Settings(desktop="hub").feedback),
+        feedback=FeedbackManager(store, FakeClock(NOW), Settings(desktop="hubhost").feedback),
     )
 
 

@@ -142,7 +142,7 @@ async def test_live_feedback_reaches_a_real_hub_over_the_relay(
     clock = FakeClock(NOW)
     bus = MemoryBus()
     hub_relay = MemoryRelay(bus, hub, HUB, HUB, clock)
-    manager = FeedbackManager(hub, clock, Settings(desktop="hub").feedback)
+    manager = FeedbackManager(hub, clock, Settings(desktop="hubhost").feedback)
     HubLink(hub_relay, clock, on_feedback=manager.handle)
     hub_relay.start()
     ui_store = Store.open(store_path)
