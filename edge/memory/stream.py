@@ -7,6 +7,12 @@ plan and the most similar previously accepted proposals within a token budget.
 Neither calls the LLM, except that a due reflection runs inside ``remember``
 when ``memory.reflect_in_remember`` is set (failures are logged, never raised).
 
+Rows are never trusted to be well formed: an observation's ``ts`` that is not
+a number is stored as the time of remembering, and a record whose times or
+importance cannot be read (written by an older version) is read with
+stand-ins and repaired where the store allows, with one log line per record,
+instead of failing every retrieval (and so every decision) from then on.
+
 SQLite is the source of truth; the FAISS index beside the database file is a
 cache of ``memory_vectors`` that `open_index` loads, catches up or rebuilds.
 Every query goes through `edge.store.memory` (``MemoryStream.records``).
@@ -48,6 +54,7 @@ from edge.store.memory import (
     NewMemory,
     text_hash,
 )
+from edge.store.observations import finite
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +150,8 @@ class MemoryStream:
         self._cache_size = 4096
         self._unflushed = 0
         self._touched: dict[int, float] = {}
+        self._unreadable: set[int] = set()  # records already logged as unreadable
+        self._unreadable_marks: set[str] = set()  # checkpoints already logged as unreadable
         self.owns_store = owns_store
         self._check_embedder()
         self.index_status = IndexStatus("created")
@@ -159,6 +168,8 @@ class MemoryStream:
     def _check_embedder(self) -> None:
         name = str(getattr(self.embedder, "name", type(self.embedder).__name__))
         stored = self.store.get_checkpoint(CK_EMBEDDER)
+        if not isinstance(stored, dict) or not isinstance(stored.get("dim", self.dim), int):
+            stored = None
         if stored and int(stored.get("dim", self.dim)) != self.dim and self.records.count() > 0:
             raise StoreError(
                 f"The memory holds {stored['dim']}-d vectors from {stored.get('name')}, "
@@ -211,7 +222,7 @@ class MemoryStream:
                     NewMemory(
                         kind="observation",
                         text=obs.text,
-                        created_at=obs.ts if obs.ts is not None else now,
+                        created_at=_or(finite(obs.ts), now),
                         importance=cheap_importance("observation", obs.text),
                         desktop=obs.desktop,
                         app=obs.app,
@@ -251,7 +262,7 @@ class MemoryStream:
         recs: list[NewMemory] = []
         marks: list[tuple[str, int]] = []
         for kind, mark, rows_after, template in _SYNCED:
-            rows = rows_after(self.store, int(self.store.get_checkpoint(mark) or 0))
+            rows = rows_after(self.store, self._mark(mark))
             for row in rows:
                 if row.task:
                     text = template.format(**row._asdict())
@@ -259,9 +270,9 @@ class MemoryStream:
                         NewMemory(
                             kind,
                             text,
-                            float(row.created_at or now),
+                            _or(finite(row.created_at), now),
                             cheap_importance(kind, text),
-                            desktop=row.desktop or "",
+                            desktop=str(row.desktop or ""),
                             source_id=f"{kind}:{row.id}",
                         )
                     )
@@ -303,7 +314,7 @@ class MemoryStream:
         if self.settings.recent_pool:
             cand_ids += self.records.latest_ids(self.settings.recent_pool, kinds)
         cand_ids = list(dict.fromkeys(cand_ids))
-        mems = self.records.get(cand_ids)  # ids the index still holds after a concurrent forget drop out here
+        mems = self._read(cand_ids)  # ids the index still holds after a concurrent forget drop out here
         excluded = set(exclude_source_ids)
         keep = [
             i
@@ -346,20 +357,64 @@ class MemoryStream:
             pending, self._touched = self._touched, {}
             self.records.touch_many(pending)
 
+    def _read(self, ids: Sequence[int]) -> dict[int, Memory]:
+        """`MemoryDB.get`, with every record's times and importance readable (see the module docstring).
+
+        A time that is not a number reads as the other time, else as 0 (the
+        oldest, so it never wins on recency); an unreadable importance as the
+        cheap score of the text. ``last_accessed`` and ``importance`` are
+        written back; each record is logged once.
+        """
+        mems = self.records.get(ids)
+        for m in mems.values():
+            created, last, imp = finite(m.created_at), finite(m.last_accessed), finite(m.importance)
+            if created is not None and last is not None and imp is not None:
+                continue
+            if m.id not in self._unreadable:
+                self._unreadable.add(m.id)
+                log.warning(
+                    "memory record %d: unreadable created_at/last_accessed/importance (%.30r, %.30r, %.30r);"
+                    " read with stand-ins",
+                    m.id,
+                    m.created_at,
+                    m.last_accessed,
+                    m.importance,
+                )
+            m.created_at = _or(created, _or(last, 0.0))
+            if last is None:
+                m.last_accessed = m.created_at
+                self.records.touch([m.id], m.last_accessed)
+            if imp is None:
+                m.importance = cheap_importance(m.kind, str(m.text))
+                self.records.set_importance({m.id: m.importance}, str(m.importance_src))
+            else:
+                m.importance = int(imp)
+        return mems
+
+    def _mark(self, name: str) -> int:
+        """An integer checkpoint (a rowid or record id); 0 when absent or unreadable (logged)."""
+        value = self.store.get_checkpoint(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if value is not None and name not in self._unreadable_marks:
+            self._unreadable_marks.add(name)
+            log.warning("memory checkpoint %s is not an id (%.30r); starting it over", name, value)
+        return 0
+
     def get(self, memory_id: int) -> Memory | None:
         """One record by id (with its citations), or None."""
-        return self.records.get([int(memory_id)]).get(int(memory_id))
+        return self._read([int(memory_id)]).get(int(memory_id))
 
     def reflections(self, limit: int = 20) -> list[Memory]:
         """The newest reflections, newest first, with the ids they cite."""
         newest = [m.id for m in reversed(self.records.latest(limit, kinds=["reflection"]))]
-        full = self.records.get(newest)  # `latest` leaves out citations; `get` has them
+        full = self._read(newest)  # `latest` leaves out citations; `get` has them
         return [full[i] for i in newest if i in full]
 
     def cited_reflections(self, limit: int = 20) -> list[CitedReflection]:
         """The newest reflections, newest first, each with the records it cites (for browsing)."""
         refl = self.reflections(limit)
-        cited = self.records.get(sorted({c for r in refl for c in r.cites}))
+        cited = self._read(sorted({c for r in refl for c in r.cites}))
         return [CitedReflection(r, [cited[c] for c in r.cites if c in cited]) for r in refl]
 
     def ids_matching(
@@ -374,10 +429,8 @@ class MemoryStream:
         return self.records.select_ids(before=before, app=app, match=match)
 
     def current_plan(self) -> Memory | None:
-        pid = self.store.get_checkpoint(CK_PLAN)
-        if pid is None:
-            return None
-        return self.records.get([int(pid)]).get(int(pid))
+        pid = self._mark(CK_PLAN)
+        return self.get(pid) if pid else None
 
     def accepted_examples(self, qvec: np.ndarray, n: int) -> list[str]:
         """Up to ``n`` distinct tasks the user accepted before, most similar to ``qvec`` first."""
@@ -420,7 +473,7 @@ class MemoryStream:
     # ------------------------------------------------------------ reflection
 
     def importance_since_reflection(self) -> float:
-        return self.records.importance_since(int(self.store.get_checkpoint(CK_REFLECTED) or 0))
+        return self.records.importance_since(self._mark(CK_REFLECTED))
 
     def reflection_due(self) -> bool:
         return self.importance_since_reflection() >= self.settings.reflection_threshold
@@ -599,3 +652,7 @@ def index_path_for(store: Store) -> Path | None:
     """``<db>.memory.faiss`` beside the store's SQLite file, or None for an in-memory database."""
     p = store.path
     return None if p is None else p.with_name(p.stem + ".memory.faiss")
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value

@@ -11,6 +11,7 @@ read while the hub writes. Schema changes are migrations in `edge.store.migratio
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from sqlite_utils import Database
 from edge.errors import StoreError
 from edge.store.migrations import migrations
 from edge.store.proposals import Proposals
+
+log = logging.getLogger(__name__)
 
 
 class Store(Proposals):
@@ -97,9 +100,16 @@ class Store(Proposals):
     # ------------------------------------------------------------ checkpoints
 
     def get_checkpoint(self, name: str) -> Any | None:
-        """The JSON value stored under ``name``, or None."""
+        """The JSON value stored under ``name``, or None (also when the stored value is not JSON:
+        the owner starts that checkpoint over, which its idempotent keys make harmless; logged)."""
         rows = list(self.db.table("checkpoints").rows_where("name = ?", [name]))
-        return json.loads(rows[0]["value"]) if rows else None
+        if not rows:
+            return None
+        try:
+            return json.loads(rows[0]["value"])
+        except (TypeError, ValueError):
+            log.warning("checkpoint %r is unreadable (%.40r); starting it over", name, rows[0]["value"])
+            return None
 
     def set_checkpoint(self, name: str, value: Any, now: float) -> None:
         self.db.table("checkpoints").upsert(

@@ -5,11 +5,19 @@ connection); this module is the only one with SQL over ``observations``. Every
 row has a deterministic primary key (see `edge.records.stable_id`), so
 re-reading an ActivityWatch span or a redelivered MQTT message is an upsert,
 never a duplicate.
+
+Reads never trust a row: a row written by an older version or planted by hand
+(``ts`` stored as text, NULLs, unreadable ``activity`` JSON) is coerced field by
+field (an unreadable ``ts`` becomes None, ``activity`` None, ``help_needed``
+None), and a row without usable text is skipped; either way with one log line
+per row and process, never an exception that would crash-loop the hub.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +27,10 @@ from sqlite_utils import Database
 
 from edge.errors import StoreError
 from edge.records import Observation, observation_from_dict
+
+log = logging.getLogger(__name__)
+
+_WARNED: set[str] = set()  # ids of unreadable rows already logged (one line per row and process)
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ class Observations:
             "id": oid,
             "desktop": obs.desktop,
             "source": obs.source,
-            "ts": obs.ts,
+            "ts": finite(obs.ts),
             "time": obs.time,
             "text": obs.text,
             "app": obs.app,
@@ -75,12 +87,15 @@ class Observations:
                 where, args, order_by="created_at desc, rowid desc", limit=limit
             )
         )
-        return [_obs(r) for r in reversed(rows)]
+        return [o for o in map(_obs, reversed(rows)) if o is not None]
 
     def observations(self, desktop: str | None = None) -> Iterator[Observation]:
+        """Every observation (of ``desktop`` if given), oldest first; unreadable rows are skipped."""
         where, args = ("desktop = ?", [desktop]) if desktop else (None, [])
         for r in self.db.table("observations").rows_where(where, args, order_by="created_at, rowid"):
-            yield _obs(r)
+            o = _obs(r)
+            if o is not None:
+                yield o
 
     def observation_rows(self, limit: int = 100) -> list[ObservationRow]:
         """The newest observations of every desktop, newest first (the dashboard's list)."""
@@ -130,13 +145,60 @@ class Observations:
             raise StoreError(f"Cannot delete observations: {e}", "Nothing was deleted; retry.") from e
 
 
-def _obs(r: dict[str, Any]) -> Observation:
-    d = dict(r)
-    hn = d.pop("help_needed", None)
-    d["help_needed"] = None if hn is None else bool(hn)
-    act = d.pop("activity", None)
+def finite(value: object) -> float | None:
+    """``value`` as a finite float, or None (text that is not a number, NaN, inf, bool, NULL)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        d["activity"] = json.loads(act) if act else None
+        f = float(value)
+    except ValueError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _obs(r: dict[str, Any]) -> Observation | None:
+    """The row as an `Observation`, coercing what it can; None (logged) when it has no usable text."""
+    rid = _text(r.get("id"))
+    text = r.get("text")
+    if not isinstance(text, str) or not text.strip():
+        _warn(rid, f"no usable text ({text!r:.40}); skipped")
+        return None
+    problems: list[str] = []
+    ts = finite(r.get("ts"))
+    if r.get("ts") is not None and ts is None:
+        problems.append(f"ts {r.get('ts')!r:.40}")
+    hn = r.get("help_needed")
+    if hn not in (None, 0, 1):
+        problems.append(f"help_needed {hn!r:.20}")
+        hn = None
+    act = r.get("activity")
+    try:
+        activity = json.loads(act) if act else None
     except (TypeError, ValueError):
-        d["activity"] = None  # an unreadable structure is re-parsed from the text by its user
-    return observation_from_dict(d)
+        problems.append("activity JSON")
+        activity = None  # an unreadable structure is re-parsed from the text by its user
+    if problems:
+        _warn(rid, "unreadable " + ", ".join(problems) + "; read as unknown")
+    return observation_from_dict(
+        {
+            "text": text,
+            "time": _text(r.get("time")) or ("" if ts is None else str(ts)),
+            "ts": ts,
+            "desktop": _text(r.get("desktop")),
+            "app": _text(r.get("app")),
+            "source": _text(r.get("source")),
+            "key": _text(r.get("key")),
+            "help_needed": None if hn is None else bool(hn),
+            "activity": activity,
+        }
+    )
+
+
+def _warn(row_id: str, what: str) -> None:
+    if row_id not in _WARNED:
+        _WARNED.add(row_id)
+        log.warning("observation row %r: %s", row_id, what)
