@@ -12,11 +12,17 @@ when the time is a unix timestamp. Every observation gets its structured
 `Activity` from the sentence parser (`edge.sources.sentences`), with
 ``gap_s`` from the session's times (simulated "Day N, H:MM PM" clocks
 included, see `session_seconds`).
+
+Limits (`MAX_TRACE_BYTES`, `MAX_EVENT_CHARS`) refuse a file or an event far
+beyond anything a recorded session holds with a `SourceError` (exit 2) before
+it can take the machine's memory: the file's size is checked before it is
+read, and no more than the limit is ever read.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +32,18 @@ from typing import Any
 from edge.errors import SourceError
 from edge.records import Observation
 from edge.sources.sentences import parse
+
+# Why these limits, and why constants rather than settings: they bound a file format, not a
+# preference. The shipped traces are a few kB with events of at most ~200 characters; a whole
+# day recorded at one event every few seconds is ~2 MB. 50 MB is 10-25 such days, and parsing
+# it stays within a few hundred MB of RAM on the mini-PC (measured: 10 MB, 44k events, parse in
+# 19 s with +46 MB RSS on the 2-core dev machine). An event is one sentence about one
+# action: 10,000 characters is 50 times the longest real one, yet small enough that the sentence
+# parser, the trigger and the LLM prompt stay fast (a 5 MB event took 11 s and 1.16 GB).
+# Every caller (replay, eval, trigger training, a companion's trace mode) gets the same rule
+# without threading settings through; tests pass smaller ones.
+MAX_TRACE_BYTES = 50_000_000
+MAX_EVENT_CHARS = 10_000
 
 _HINT = (
     'A trace is {"name", "events": [{"time", "event"}]} or the upstream list of '
@@ -82,12 +100,18 @@ def session_seconds(times: Sequence[str]) -> list[float | None]:
     return out
 
 
-def _event(item: Any, where: str) -> tuple[str, str, bool | None]:
+def _event(item: Any, where: str, max_chars: int = MAX_EVENT_CHARS) -> tuple[str, str, bool | None]:
     if not isinstance(item, dict):
         raise SourceError(f"{where}: expected an object, got {type(item).__name__}.", _HINT)
     text, time = item.get("event"), item.get("time")
     if not isinstance(text, str) or not text.strip():
         raise SourceError(f"{where}: missing or empty 'event' text.", _HINT)
+    if len(text) > max_chars:
+        raise SourceError(
+            f"{where}: the event text has {len(text):,} characters, "
+            f"more than the {max_chars:,} an event may have.",
+            "An event is one sentence about one action: shorten or split it.",
+        )
     if not isinstance(time, str | int | float):
         raise SourceError(f"{where}: missing 'time'.", _HINT)
     hn = item.get("help_needed")
@@ -96,21 +120,24 @@ def _event(item: Any, where: str) -> tuple[str, str, bool | None]:
     return text.strip(), str(time), hn
 
 
-def parse_trace(data: Any, name: str, desktop: str = "replay") -> Trace:
-    """Parse a trace already loaded from JSON. Raises `SourceError` naming the bad element."""
+def parse_trace(
+    data: Any, name: str, desktop: str = "replay", max_event_chars: int = MAX_EVENT_CHARS
+) -> Trace:
+    """Parse a trace already loaded from JSON. Raises `SourceError` naming the bad element
+    (an event text longer than ``max_event_chars`` included)."""
     extras: list[dict[str, Any]] = []
     if isinstance(data, dict) and "events" in data:
         items = data["events"]
         name = str(data.get("name") or name)
         if not isinstance(items, list):
             raise SourceError(f"{name}: 'events' must be a list.", _HINT)
-        triples = [_event(e, f"{name} event {i}") for i, e in enumerate(items)]
+        triples = [_event(e, f"{name} event {i}", max_event_chars) for i, e in enumerate(items)]
     elif isinstance(data, list):
         triples = []
         for i, row in enumerate(data):
             if not isinstance(row, dict) or "observation" not in row:
                 raise SourceError(f"{name} item {i}: missing 'observation'.", _HINT)
-            triples.append(_event(row["observation"], f"{name} item {i}"))
+            triples.append(_event(row["observation"], f"{name} item {i}", max_event_chars))
             extras.append({k: v for k, v in row.items() if k != "observation"})
     else:
         raise SourceError(f"{name}: not a trace.", _HINT)
@@ -134,14 +161,39 @@ def parse_trace(data: Any, name: str, desktop: str = "replay") -> Trace:
     return Trace(name=name, observations=obs, extras=extras)
 
 
-def load_trace(path: Path, desktop: str = "replay") -> Trace:
-    """Read and parse a trace file. Raises `SourceError` for unreadable or malformed files."""
+def _too_big(path: Path, size: str, max_bytes: int) -> SourceError:
+    return SourceError(
+        f"Trace file {path} is {size}, more than the {max_bytes / 1e6:g} MB a trace may have.",
+        "A trace is one recorded session: split a longer recording into one file per session.",
+    )
+
+
+def _read_bounded(path: Path, max_bytes: int) -> str:
+    """The file's text, refusing it by its size first and never reading more than ``max_bytes`` + 1."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise _too_big(path, f"{size / 1e6:,.1f} MB", max_bytes)
+            data = f.read(max_bytes + 1)  # a pipe or device reports no size: bound the read itself
+        if len(data) > max_bytes:
+            raise _too_big(path, "larger than that", max_bytes)
+        return data.decode("utf-8")
     except FileNotFoundError as e:
         raise SourceError(f"Trace file {path} does not exist.", "Check the path.") from e
     except (OSError, UnicodeDecodeError) as e:
         raise SourceError(f"Cannot read trace file {path}: {e}", "Check the file.") from e
+
+
+def load_trace(
+    path: Path,
+    desktop: str = "replay",
+    max_bytes: int = MAX_TRACE_BYTES,
+    max_event_chars: int = MAX_EVENT_CHARS,
+) -> Trace:
+    """Read and parse a trace file. Raises `SourceError` for unreadable, malformed or oversized files
+    (more than ``max_bytes``, checked before reading) and events (more than ``max_event_chars``)."""
+    raw = _read_bounded(path, max_bytes)
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
@@ -149,7 +201,10 @@ def load_trace(path: Path, desktop: str = "replay") -> Trace:
             f"Trace file {path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).",
             _HINT,
         ) from e
-    return parse_trace(data, path.stem, desktop)
+    except RecursionError as e:
+        raise SourceError(f"Trace file {path} nests JSON too deeply to be a trace.", _HINT) from e
+    del raw
+    return parse_trace(data, path.stem, desktop, max_event_chars)
 
 
 def trace_files(directory: Path) -> list[Path]:
