@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from edge.errors import ConfigError
 
@@ -78,6 +79,10 @@ class ActivityWatchSettings(_Section):
     """Seconds between reads."""
     max_backoff_s: float = Field(300.0, gt=0)
     """Longest wait between retries when down."""
+    lookback_s: float = Field(600.0, ge=0, le=7 * 86400)
+    """Seconds of history the first read takes when a bucket has no checkpoint yet (later reads resume)."""
+    timeout_s: float = Field(5.0, gt=0, le=300)
+    """Seconds each request to aw-server may take: a frozen server costs the hub at most this per retry."""
     buckets: list[str] = Field(
         default_factory=lambda: [
             "aw-watcher-window_*",
@@ -102,6 +107,21 @@ class PrivacySettings(_Section):
     """Regular expressions; a window title matching any is never recorded."""
     redact: bool = True
     """Redact e-mails, URL queries, long digit runs, secrets."""
+
+    @field_validator("exclude_title_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        """Every pattern must compile, so that a typo fails here and not in `proactive run`."""
+        for i, p in enumerate(patterns):
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise PydanticCustomError(
+                    "regex",
+                    "pattern {index} {pattern} is not a valid regular expression: {error}",
+                    {"index": i, "pattern": repr(p), "error": str(e)},
+                ) from e
+        return patterns
 
 
 class AgentSettings(_Section):

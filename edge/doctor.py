@@ -1,8 +1,12 @@
 """`proactive doctor`: checks that each part can start, and says what to fix.
 
-The LLM (model file, or the OpenAI-compatible endpoint), the trigger, the
-reward gate and its encoder, the data directory, the MQTT broker and ActivityWatch; each check
-is independent, so one failing never hides another.
+First the configuration itself (file + environment + flags; a value that does
+not validate, e.g. a privacy pattern that is not a regular expression, is a
+failed check, not a traceback); then the LLM (model file, or the
+OpenAI-compatible endpoint), the trigger, the reward gate and its encoder, the
+data directory, the MQTT broker and ActivityWatch; each check is independent,
+so one failing never hides another. Without valid settings only the checks
+that need none run.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from edge.config import Settings, data_dir
-from edge.errors import EdgeError
+from edge.errors import ConfigError, EdgeError
 from edge.llm import resolve_model_path
 from edge.mqtt.client import probe_broker
 from edge.reward import OnnxRewardModel
@@ -150,3 +155,22 @@ def run_checks(settings: Settings) -> list[Check]:
         check_broker(settings),
         check_activitywatch(settings),
     ]
+
+
+def check_config(load: Callable[[], Settings]) -> tuple[Check, Settings | None]:
+    """Load the settings with ``load``: a passed check and the settings, or the failure and None."""
+    try:
+        settings = load()
+    except ConfigError as e:
+        return Check("config", False, e.msg, e.hint), None
+    detail = "the configuration validates (file, PROACTIVE_ environment, flags)"
+    return Check("config", True, detail), settings
+
+
+def doctor(load: Callable[[], Settings]) -> list[Check]:
+    """The configuration check, then `run_checks`; with settings that do not validate, only the
+    checks that need none (the data directory), so the one thing to fix comes first."""
+    config, settings = check_config(load)
+    if settings is None:
+        return [config, check_data_dir()]
+    return [config, *run_checks(settings)]

@@ -141,3 +141,27 @@ def test_the_console_shows_p_help_and_the_anchor() -> None:
     assert trigger_line(d(p_help=0.8, p_threshold=0.47, anchor=Anchor("query", "x"))) == (
         "P(help)=0.80 >= 0.47 · anchor: query 'x'"
     )
+
+
+def test_an_invalid_privacy_regex_is_caught_by_config_doctor_and_run(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[privacy]\nexclude_title_patterns = ["(?i)bank", "(unclosed"]\n')
+    why = "pattern 1 '(unclosed' is not a valid regular expression: missing ), unterminated subpattern"
+    r = proactive("--config", str(cfg), "config")
+    one_line_error(r, "privacy.exclude_title_patterns")
+    assert why in r.stderr
+
+    # doctor: a failed check (not an error exit without the others, not a traceback)
+    r = proactive("--config", str(cfg), "doctor", "--json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    report = json.loads(r.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert not report["ok"] and not checks["config"]["ok"] and why in checks["config"]["detail"]
+    assert checks["config"]["hint"] and checks["data directory"]["ok"]
+    r = proactive("--config", str(cfg), "doctor")
+    assert r.returncode == 2 and "[FAIL] config: " in r.stdout and "Traceback" not in r.stderr
+
+    trace = SHARED_DATA / "traces" / "code_11.json"
+    r = proactive("--config", str(cfg), "run", "--source", "trace", "--trace", str(trace), "--no-relay")
+    one_line_error(r, "privacy.exclude_title_patterns")
+    assert "re.error" not in r.stderr

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from edge.config import Settings, data_dir, defaults_toml, load_settings
+from edge.config import PrivacySettings, Settings, data_dir, defaults_toml, load_settings
 from edge.errors import ConfigError
 
 
@@ -71,3 +72,43 @@ def test_defaults_toml_round_trips(tmp_path: Path) -> None:
     f.write_text(defaults_toml())
     s = load_settings(f, env={})
     assert s.model_dump(exclude={"desktop"}) == Settings().model_dump(exclude={"desktop"})
+
+
+@pytest.mark.parametrize(
+    ("where", "patterns"),
+    [("file", ["(?i)bank", "(unclosed"]), ("env", ["[a-"]), ("flag", ["*x"])],
+)
+def test_a_privacy_pattern_that_is_not_a_regex_names_the_key_and_the_error(
+    tmp_path: Path, where: str, patterns: list[str]
+) -> None:
+    f = tmp_path / "c.toml"
+    env: dict[str, str] = {}
+    overrides: dict[str, object] = {}
+    if where == "file":
+        f.write_text(f"[privacy]\nexclude_title_patterns = {json.dumps(patterns)}\n")
+    elif where == "env":
+        env["PROACTIVE_PRIVACY__EXCLUDE_TITLE_PATTERNS"] = json.dumps(patterns)
+    else:
+        overrides["privacy"] = {"exclude_title_patterns": patterns}
+    with pytest.raises(ConfigError) as err:
+        load_settings(f if where == "file" else None, overrides=overrides, env=env)
+    msg = err.value.msg
+    assert "privacy.exclude_title_patterns" in msg and "not a valid regular expression" in msg
+    assert repr(patterns[-1]) in msg and f"pattern {len(patterns) - 1}" in msg
+    with pytest.raises(ValueError):  # validated on assignment as well
+        PrivacySettings().exclude_title_patterns = patterns
+
+
+def test_activitywatch_lookback_and_timeout_are_settings(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text("[activitywatch]\nlookback_s = 3600\ntimeout_s = 2.5\n")
+    aw = load_settings(f, env={}).activitywatch
+    assert (aw.lookback_s, aw.timeout_s) == (3600, 2.5)
+    assert (Settings().activitywatch.lookback_s, Settings().activitywatch.timeout_s) == (600, 5)
+    for bad in ("timeout_s = 0", "lookback_s = -1", 'timeout_s = "soon"'):
+        f.write_text(f"[activitywatch]\n{bad}\n")
+        with pytest.raises(ConfigError, match=r"activitywatch\." + bad.split()[0]):
+            load_settings(f, env={})
+    text = defaults_toml()
+    assert "lookback_s = 600.0" in text and "timeout_s = 5.0" in text
+    assert "first read takes" in text and "frozen server" in text

@@ -14,10 +14,9 @@ from edge.commands.common import emit, json_flag, settings_of
 @click.pass_context
 def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
     """Check the model, the reward gate, the data directory, the broker and ActivityWatch; say what to fix."""
-    from edge.doctor import run_checks
+    from edge.doctor import doctor
 
-    settings = settings_of(ctx)
-    checks = run_checks(settings)
+    checks = doctor(lambda: settings_of(ctx))
     ok = all(c.ok for c in checks)
     if as_json:
         emit({"ok": ok, "checks": [c.to_json() for c in checks]})

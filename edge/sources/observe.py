@@ -107,6 +107,7 @@ from typing import Any, Final, Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from edge.config import PrivacySettings
+from edge.errors import ConfigError
 from edge.records import ACTIVITY_TEXT_MAX, Activity, Observation
 from edge.sources.sentences import site_of
 
@@ -433,16 +434,18 @@ class ObserverState:
         }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> ObserverState:
-        if not d:
+    def from_json(cls, d: object) -> ObserverState:
+        """The state saved by `to_json`; a field that is not as written reads as its default, and a
+        value that is not an object at all as a fresh state (a checkpoint never stops the source)."""
+        if not isinstance(d, Mapping) or not d:
             return cls()
-        sig = d.get("sig")
+        sig, app, focus = d.get("sig"), d.get("app"), d.get("focus")
         last = d.get("last_ts")  # absent from checkpoints written before it existed
         return cls(
-            sig=None if sig is None else tuple(str(s) for s in sig),
-            app=d.get("app"),
-            focus=d.get("focus"),
-            away=bool(d.get("away", False)),
+            sig=tuple(str(s) for s in sig) if isinstance(sig, list) else None,
+            app=app if isinstance(app, str) else None,
+            focus=focus if isinstance(focus, str) else None,
+            away=d.get("away") is True,
             last_ts=float(last) if isinstance(last, int | float) and not isinstance(last, bool) else None,
         )
 
@@ -477,7 +480,13 @@ class Observer:
 
     def __post_init__(self) -> None:
         self._excluded_apps = {a.strip().lower() for a in self.privacy.exclude_apps}
-        self._title_patterns = [re.compile(p) for p in self.privacy.exclude_title_patterns]
+        try:
+            self._title_patterns = [re.compile(p) for p in self.privacy.exclude_title_patterns]
+        except re.error as e:  # `PrivacySettings` validates them; this guards a hand-built one
+            raise ConfigError(
+                f"privacy.exclude_title_patterns: {e.pattern!r} is not a valid regular expression: {e}.",
+                "Fix or remove it (`proactive config` checks every pattern).",
+            ) from e
 
     # -------------------------------------------------------------- public
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from edge.config import PrivacySettings
+from edge.errors import ConfigError
 from edge.records import (
     ACTIVITY_TEXT_MAX,
     APP_CATEGORIES,
@@ -862,3 +863,17 @@ def test_object_text_is_redacted_like_the_sentence() -> None:
 def test_long_titles_are_clipped_in_the_structure() -> None:
     a = last_activity([win(0, "Slack", "x" * 1000)])
     assert len(a.object_text) == ACTIVITY_TEXT_MAX
+
+
+def test_a_hand_built_privacy_setting_with_a_bad_regex_is_a_config_error() -> None:
+    bad = PrivacySettings.model_construct(exclude_apps=[], exclude_title_patterns=["(unclosed"], redact=True)
+    with pytest.raises(ConfigError, match=r"exclude_title_patterns: '\(unclosed' is not a valid regular"):
+        Observer(privacy=bad)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [None, "abc", [1, 2], 7, {"sig": 5, "app": 3, "focus": ["x"], "away": "yes", "last_ts": "abc"}],
+)
+def test_an_unreadable_observer_checkpoint_starts_fresh(stored: object) -> None:
+    assert ObserverState.from_json(stored) == ObserverState()
