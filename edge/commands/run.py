@@ -68,12 +68,9 @@ def run_cmd(
         count += 1
         printer(d)
 
-    warned: list[str] = []
-
     def source_down(e: EdgeError) -> None:
-        if not warned:  # say it once; the source itself backs off
-            click.echo(f"{e.msg} Retrying with backoff; {e.hint}", err=True)
-            warned.append(e.msg)
+        # A source raises once per outage (then backs off quietly): say each outage once.
+        click.echo(f"{e.msg} Retrying with backoff; {e.hint}", err=True)
 
     finite = src is not None and settings.source.kind == "trace"
 

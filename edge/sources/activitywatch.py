@@ -1,4 +1,4 @@
-"""ActivityWatch as an `ActivitySource`, read through aw-client (the only module importing it).
+"""ActivityWatch as an `ActivitySource`, read over aw-server's REST API with a timeout on every call.
 
 Contract of `ActivityWatchSource.fetch`:
 
@@ -9,8 +9,9 @@ Contract of `ActivityWatchSource.fetch`:
   already handled) minus a small overlap; events at or before the checkpoint
   are skipped, so a re-read never repeats an observation. The newest event of
   a bucket may still be extended by heartbeats: that changes its duration,
-  never its key, so its observation keeps its id. With no checkpoint the
-  first read looks back ``lookback_s`` seconds.
+  never its key, so its observation keeps its id. With no checkpoint (or an
+  unreadable one, logged) the first read looks back ``activitywatch.lookback_s``
+  seconds. An event the server returns malformed is skipped with a log line.
 * Events go through `edge.sources.observe.Observer` (privacy filters first, merging,
   AFK noise); new observations come back in time order with
   ``desktop = settings.desktop`` and ``source = "aw"``.
@@ -18,25 +19,33 @@ Contract of `ActivityWatchSource.fetch`:
   caller asks for more (the next ``fetch``) or calls `commit`, so a crash
   between a fetch and the handling of its observations re-delivers them with
   the same ids instead of losing them.
-* When the server cannot be reached, the first failing call of an outage
-  raises `SourceError` (message + hint); later calls return ``[]`` while
-  waiting, retrying after ``poll_interval_s`` doubling up to
-  ``max_backoff_s`` (time from the injected `Clock`). When the server is back
-  reading resumes from the checkpoints, so nothing is lost or repeated.
+* When the server cannot be reached or does not answer within
+  ``activitywatch.timeout_s`` (frozen, e.g. stopped with SIGSTOP), the first
+  failing call of an outage raises `SourceError` (message + hint); later calls
+  return ``[]`` while waiting, retrying after ``poll_interval_s`` doubling up
+  to ``max_backoff_s`` (time from the injected `Clock`). So a hung server
+  costs the caller at most ``timeout_s`` per retry, never a stall. When the
+  server is back reading resumes from the checkpoints, so nothing is lost or
+  repeated.
 
-aw-client's HTTP calls have no timeout; `probe_server` uses its own short one.
+Why not aw-client: its ``ActivityWatchClient`` sends every request with
+``requests.get(url)`` and no timeout (nor a session one could configure), so a
+frozen server blocks the caller for as long as it is frozen; it also takes a
+per-name lock file and calls ``sys.exit`` when another process holds it. The
+two reads needed here (``GET /api/0/buckets/``, ``GET
+/api/0/buckets/<id>/events?start=``) are the ones it would make, with a
+timeout. `probe_server` uses its own short one.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import requests
-from aw_client import ActivityWatchClient
 
 from edge.clock import Clock
 from edge.config import ActivityWatchSettings, Settings
@@ -47,7 +56,6 @@ from edge.store import Store
 
 log = logging.getLogger(__name__)
 
-CLIENT_NAME = "proactive-edge"
 SOURCE = "aw"
 
 _TYPE_KINDS: dict[str, Kind] = {
@@ -112,16 +120,39 @@ def bucket_kind(bucket_id: str, bucket_type: str | None) -> Kind | None:
     return None
 
 
-def _make_client(aw: ActivityWatchSettings) -> Any:
-    # aw-client holds a per-name lock file and calls sys.exit() when another
-    # process holds it (e.g. `proactive run` next to a test): fall back to a
-    # per-process name then.
-    try:
-        return ActivityWatchClient(CLIENT_NAME, testing=aw.testing, host=aw.host, port=aw.port)
-    except SystemExit:
-        return ActivityWatchClient(
-            f"{CLIENT_NAME}-{os.getpid()}", testing=aw.testing, host=aw.host, port=aw.port
-        )
+class AwClient:
+    """The two aw-server reads the source needs, each bounded by ``timeout_s`` (connect and read).
+
+    Raises ``requests.RequestException`` (``requests.Timeout`` when the server
+    does not answer in time) and ``ValueError`` for a body that is not JSON.
+    """
+
+    def __init__(self, aw: ActivityWatchSettings) -> None:
+        self.url = f"{_server_url(aw)}/api/0"
+        self.timeout_s = aw.timeout_s
+        self.http = requests.Session()
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        resp = self.http.get(f"{self.url}/{path}", params=params, timeout=self.timeout_s)
+        resp.raise_for_status()
+        return resp.json()
+
+    def get_buckets(self) -> dict[str, Any]:
+        """``{bucket id: bucket info}``."""
+        got = self._get("buckets/")
+        if not isinstance(got, dict):
+            raise ValueError("the bucket list is not a JSON object")
+        return got
+
+    def get_events(self, bucket_id: str, start: datetime | None = None) -> list[Any]:
+        """The bucket's events (JSON objects) ending at or after ``start``, newest first."""
+        params = {"limit": "-1"}
+        if start is not None:
+            params["start"] = start.isoformat()
+        got = self._get(f"buckets/{quote(bucket_id, safe='')}/events", params)
+        if not isinstance(got, list):
+            raise ValueError("the event list is not a JSON array")
+        return got
 
 
 def _parse_ts(value: Any) -> datetime:
@@ -137,12 +168,25 @@ def _duration_s(value: Any) -> float:
     return float(value or 0.0)
 
 
+def _event_row(e: Any) -> tuple[datetime, float, dict[str, Any]]:
+    """(start, duration in s, data) of one event; raises ValueError or TypeError when malformed."""
+    if isinstance(e, dict):
+        ts, dur, data = e.get("timestamp"), e.get("duration"), e.get("data")
+    else:
+        ts, dur, data = getattr(e, "timestamp", None), getattr(e, "duration", None), getattr(e, "data", None)
+    if ts is None or not isinstance(data, dict):
+        raise ValueError("no timestamp or no data")
+    return _parse_ts(ts), max(0.0, _duration_s(dur)), dict(data)
+
+
 class ActivityWatchSource:
     """Reads the local ActivityWatch server; see the module docstring for the contract.
 
-    ``client`` is an ``aw_client.ActivityWatchClient`` (or anything with
-    ``get_buckets()`` and ``get_events(bucket_id, start=...)``); None builds
-    one from ``settings.activitywatch`` on first use.
+    ``client`` is anything with `AwClient`'s ``get_buckets()`` and
+    ``get_events(bucket_id, start=...)`` (events as JSON objects, or objects
+    with those attributes); None builds an `AwClient` from
+    ``settings.activitywatch`` on first use. ``lookback_s`` None uses
+    ``activitywatch.lookback_s``.
     """
 
     name = "activitywatch"
@@ -154,7 +198,7 @@ class ActivityWatchSource:
         clock: Clock,
         client: Any | None = None,
         *,
-        lookback_s: float = 600.0,
+        lookback_s: float | None = None,
         overlap_s: float = 5.0,
         afk_min_s: float = 60.0,
         return_min_s: float = 10.0,
@@ -164,7 +208,7 @@ class ActivityWatchSource:
         self.store = store
         self.clock = clock
         self._client = client
-        self.lookback_s = lookback_s
+        self.lookback_s = self.aw.lookback_s if lookback_s is None else lookback_s
         self.overlap_s = overlap_s
         self._prefix = f"aw:{settings.desktop}:"
         self.observer = Observer(
@@ -176,6 +220,7 @@ class ActivityWatchSource:
             state=ObserverState.from_json(store.get_checkpoint(self._prefix + "observer")),
         )
         self._last: dict[str, str] = {}  # bucket id -> ISO start of the newest handled event
+        self._checked: set[str] = set()  # buckets whose stored checkpoint was read
         self._dirty = False
         self._down = False
         self._failures = 0
@@ -200,12 +245,25 @@ class ActivityWatchSource:
     def _checkpoint_name(self, bucket_id: str) -> str:
         return f"{self._prefix}bucket:{bucket_id}"
 
-    def _since(self, bucket_id: str) -> str | None:
-        if bucket_id not in self._last:
+    def _since(self, bucket_id: str) -> datetime | None:
+        """Start of the newest handled event of the bucket; None when never read or unreadable (logged)."""
+        if bucket_id not in self._last and bucket_id not in self._checked:
+            self._checked.add(bucket_id)
             value = self.store.get_checkpoint(self._checkpoint_name(bucket_id))
-            if isinstance(value, dict) and isinstance(value.get("last"), str):
-                self._last[bucket_id] = value["last"]
-        return self._last.get(bucket_id)
+            last = value.get("last") if isinstance(value, dict) else None
+            try:
+                _parse_ts(last)
+                self._last[bucket_id] = str(last)
+            except (TypeError, ValueError):
+                if value is not None:
+                    log.warning(
+                        "ActivityWatch checkpoint of %s is unreadable (%.60r); reading the last %.0f s again",
+                        bucket_id,
+                        value,
+                        self.lookback_s,
+                    )
+        last = self._last.get(bucket_id)
+        return _parse_ts(last) if last else None
 
     def commit(self) -> None:
         """Persist the per-bucket checkpoints and the observer state of what was handed out."""
@@ -221,7 +279,7 @@ class ActivityWatchSource:
 
     def _client_or_new(self) -> Any:
         if self._client is None:
-            self._client = _make_client(self.aw)
+            self._client = AwClient(self.aw)
         return self._client
 
     def _read(self) -> list[RawEvent]:
@@ -237,8 +295,7 @@ class ActivityWatchSource:
             kind = bucket_kind(bucket_id, info.get("type") if isinstance(info, dict) else None)
             if kind is None:
                 continue
-            since = self._since(bucket_id)
-            since_dt = _parse_ts(since) if since else None
+            since_dt = self._since(bucket_id)
             start = (
                 since_dt - timedelta(seconds=self.overlap_s)
                 if since_dt
@@ -247,10 +304,7 @@ class ActivityWatchSource:
             raw = client.get_events(bucket_id, start=start)
             # aw-server trims events that straddle ``start`` (their timestamp becomes
             # ``start``); those lie before the checkpoint, so the filter drops them.
-            rows = sorted(
-                ((_parse_ts(e.timestamp), _duration_s(e.duration), dict(e.data)) for e in raw),
-                key=lambda r: r[0],
-            )
+            rows = sorted(self._rows(bucket_id, raw), key=lambda r: r[0])
             for i, (ts, dur, data) in enumerate(rows):
                 if since_dt is not None and ts <= since_dt:
                     continue
@@ -259,6 +313,18 @@ class ActivityWatchSource:
                 events.append(RawEvent(bucket_id, kind, ts, dur, data, closed=i < len(rows) - 1))
         events.sort(key=lambda e: (e.timestamp, e.bucket))
         return events
+
+    def _rows(self, bucket_id: str, raw: list[Any]) -> list[tuple[datetime, float, dict[str, Any]]]:
+        """`_event_row` of each event; malformed ones are skipped with one log line per read."""
+        rows, bad = [], 0
+        for e in raw:
+            try:
+                rows.append(_event_row(e))
+            except (TypeError, ValueError, OverflowError):
+                bad += 1
+        if bad:
+            log.warning("ActivityWatch bucket %s: %d malformed event(s) skipped", bucket_id, bad)
+        return rows
 
     def fetch(self) -> list[Observation]:
         """New observations since the previous call; see the module docstring. Raises `SourceError`."""
@@ -300,6 +366,17 @@ class ActivityWatchSource:
         self._down = True
         if isinstance(e, requests.HTTPError):
             msg = f"ActivityWatch at {_server_url(self.aw)} returned an error: {e}."
+        elif isinstance(e, requests.Timeout):
+            msg = (
+                f"ActivityWatch at {_server_url(self.aw)} did not answer within "
+                f"{self.aw.timeout_s:g} s (frozen or overloaded)."
+            )
         else:
             msg = f"ActivityWatch is not reachable at {_server_url(self.aw)} ({type(e).__name__})."
-        raise SourceError(msg, _down_hint(self.aw)) from e
+        hint = _down_hint(self.aw)
+        if isinstance(e, requests.Timeout):
+            hint = (
+                "The hub goes on serving the other desktops and retries with backoff. If aw-server is "
+                "only slow here, raise activitywatch.timeout_s; if it hangs, restart ActivityWatch."
+            )
+        raise SourceError(msg, hint) from e

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -112,6 +113,57 @@ def test_backoff_raises_once_doubles_and_caps() -> None:
     client.up = False
     with pytest.raises(SourceError):  # a new outage is reported again
         src.fetch()
+
+
+def test_lookback_is_a_setting_and_bad_checkpoints_or_events_never_stop_the_source(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(1_700_000_000.0)
+    client = FakeClient()
+    for off, app in [(-3000, "Slack"), (-1000, "Zoom"), (-100, "Discord")]:
+        client.add(
+            "aw-watcher-window_x", "currentwindow", _Ev(at(clock.now(), off), 5, {"app": app, "title": ""})
+        )
+    texts = lambda src: [o.text for o in src.fetch()]  # noqa: E731
+    assert texts(ActivityWatchSource(settings_for(1), Store.memory(), clock, client=client)) == [
+        "The user switches to Discord."
+    ]  # the default first read looks back 600 s
+    wide = settings_for(1, lookback_s=2000)
+    assert texts(ActivityWatchSource(wide, Store.memory(), clock, client=client)) == [
+        "The user switches to Zoom.",
+        "The user switches to Discord.",
+    ]
+
+    # checkpoints an older version (or a crash mid-write) left unreadable: read the look-back again
+    store = Store.memory()
+    store.set_checkpoint("aw:deskA:bucket:aw-watcher-window_x", {"last": "yesterday"}, 0)
+    store.set_checkpoint("aw:deskA:observer", [1, 2], 0)
+    caplog.set_level("WARNING")
+    src = ActivityWatchSource(wide, store, clock, client=client)
+    assert texts(src) == ["The user switches to Zoom.", "The user switches to Discord."]
+    assert texts(src) == [] and not src.down
+    assert (
+        sum("checkpoint of aw-watcher-window_x is unreadable" in r.getMessage() for r in caplog.records) == 1
+    )
+    src.commit()
+    assert store.get_checkpoint("aw:deskA:bucket:aw-watcher-window_x") == {
+        "last": at(clock.now(), -100).isoformat()
+    }
+
+    # malformed events from the server are skipped, the good ones read, the source stays up
+    late = at(clock.now(), -10)
+    client.add("aw-watcher-window_x", "currentwindow", _Ev(late, 1, {"app": "Spotify", "title": ""}))
+    served = client.get_events
+    bad = [
+        {"timestamp": None, "duration": 1, "data": {"app": "Broken"}},
+        {"timestamp": "garbage", "duration": 1, "data": {"app": "Broken"}},
+        {"timestamp": late.isoformat(), "duration": "long", "data": {"app": "Broken"}},
+        {"timestamp": late.isoformat(), "duration": 1, "data": "not an object"},
+        "not an event",
+    ]
+    client.get_events = lambda b, start=None: [*bad, *served(b, start)]  # type: ignore[method-assign]
+    assert texts(src) == ["The user switches to Spotify."] and not src.down
+    assert any("5 malformed event(s) skipped" in r.getMessage() for r in caplog.records)
 
 
 def test_bucket_kind() -> None:
@@ -324,6 +376,38 @@ def test_outage_reports_once_backs_off_and_resumes(aw_server: AwServer, writer: 
     ]
     assert store.count("observations") == 4
     assert drain(src, store, clock) == []
+
+
+@pytest.mark.integration
+def test_a_frozen_server_times_out_once_and_resumes_from_the_checkpoint(
+    aw_server: AwServer, writer: Writer
+) -> None:
+    """SIGSTOP: aw-server accepts connections and never answers. Each read gives up after timeout_s."""
+    clock = FakeClock(time.time())
+    base = float(int(clock.now()) - 100)
+    writer.insert(writer.window, at(base, 0), 20, {"app": "Code", "title": "a.py - p - Visual Studio Code"})
+    store = Store.memory()
+    aw = settings_for(aw_server.port, timeout_s=1.0, poll_interval_s=5, max_backoff_s=60)
+    src = ActivityWatchSource(aw, store, clock)
+    assert len(drain(src, store, clock)) == 1
+    writer.insert(writer.window, at(base, 20), 20, {"app": "Slack", "title": "general"})
+    assert aw_server.proc is not None
+    os.kill(aw_server.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(SourceError) as err:
+            src.fetch()
+        assert time.monotonic() - t0 < 3.0  # bounded by timeout_s, not by the freeze
+        assert "did not answer within 1 s" in err.value.msg and err.value.hint
+        clock.advance(src.retry_at - clock.now())
+        t0 = time.monotonic()
+        assert src.fetch() == []  # a failed retry: silent, and as bounded
+        assert time.monotonic() - t0 < 3.0
+    finally:
+        os.kill(aw_server.proc.pid, signal.SIGCONT)
+    clock.advance(src.retry_at - clock.now())
+    assert [o.text for o in drain(src, store, clock)] == ["The user switches to Slack ('general')."]
+    assert store.count("observations") == 2 and drain(src, store, clock) == []
 
 
 # ------------------------------------------------------------------ integration: the CLI
