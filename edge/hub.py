@@ -221,32 +221,58 @@ class Hub:
 
         One observation is decided per round and the relay is pumped between
         rounds, so feedback is applied before the next decision even when
-        activity arrives faster than the LLM answers. Source errors go to
-        ``on_source_error`` (without one they propagate). Returns the number
-        of observations decided.
+        activity arrives faster than the LLM answers. The local source is read
+        again only once its previous batch is decided (a read commits what the
+        previous one handed out), and on the way out, normal or not (Ctrl-C,
+        SIGTERM), it is committed only when nothing it handed out is left
+        undecided: what is left is read again at the next start, never lost.
+        A local source that hangs costs at most its own timeout per read
+        (`ActivityWatchSource`); relayed activity is decided meanwhile. Source
+        errors go to ``on_source_error`` (without one they propagate). Returns
+        the number of observations decided.
         """
         n = 0
         next_poll = 0.0
-        backlog: deque[Observation] = deque()
-        while not should_stop():
-            backlog.extend(self.tick(0.0 if backlog else 0.2))
-            src = local_source
-            if src is not None and not src.exhausted and time.monotonic() >= next_poll:
-                try:
-                    got = src.fetch()
-                    backlog.extend(got)
-                    if not got:
+        backlog: deque[tuple[bool, Observation]] = deque()  # (read from local_source, observation)
+        local_pending = 0
+        src = local_source
+        try:
+            while not should_stop():
+                backlog.extend((False, o) for o in self.tick(0.0 if backlog else 0.2))
+                if (
+                    src is not None
+                    and not local_pending
+                    and not src.exhausted
+                    and time.monotonic() >= next_poll
+                ):
+                    try:
+                        got = src.fetch()
+                        backlog.extend((True, o) for o in got)
+                        local_pending += len(got)
+                        if not got:
+                            next_poll = time.monotonic() + poll_interval_s
+                    except SourceError as e:
+                        if on_source_error is None:
+                            raise
+                        on_source_error(e)
                         next_poll = time.monotonic() + poll_interval_s
-                except SourceError as e:
-                    if on_source_error is None:
-                        raise
-                    on_source_error(e)
-                    next_poll = time.monotonic() + poll_interval_s
-            if backlog:
-                d = self.loop.step(backlog.popleft())
-                n += 1
-                if on_decision is not None:
-                    on_decision(d)
+                if backlog:
+                    local, obs = backlog[0]
+                    d = self.loop.step(obs)
+                    backlog.popleft()
+                    local_pending -= local
+                    n += 1
+                    if on_decision is not None:
+                        on_decision(d)
+        finally:
+            if src is not None and not local_pending:
+                src.commit()
+            elif local_pending:
+                log.warning(
+                    "%d observation(s) of %s not decided before the stop; read again at the next start",
+                    local_pending,
+                    getattr(src, "name", "the local source"),
+                )
         return n
 
     def status(self) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,67 @@ def test_proposal_keeps_its_decision_latency() -> None:
     s.add_observation(o, now=1)
     s.add_proposal("p1", o, AgentResponse("p", "t", "Fix it", "r"), 0.7, now=2, ttl_s=120, latency_ms=812.5)
     assert s.get_proposal("p1")["latency_ms"] == 812.5  # type: ignore[index]
+
+
+def test_the_store_is_private_from_creation_and_tightened_when_found_loose(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    old = os.umask(0o022)
+    try:
+        home = tmp_path / "share" / "proactive-edge"
+        s = Store.open(home / "proactive.db")
+        s.add_observation(obs("The user opens VS Code.", 1), now=1)
+        assert mode(home) == 0o700
+        assert {p.name: mode(p) for p in home.iterdir()} == {
+            "proactive.db": 0o600,
+            "proactive.db-wal": 0o600,  # SQLite gives them the database's mode
+            "proactive.db-shm": 0o600,
+        }
+        s.close()
+
+        # files an older version left world-readable (and the memory index beside them) are tightened
+        index = home / "proactive.memory.faiss"
+        for p in (home / "proactive.db", index, home / "proactive.memory.faiss.json", home / "notes.txt"):
+            p.touch()
+            p.chmod(0o644)
+        home.chmod(0o755)
+        caplog.set_level(logging.WARNING)
+        Store.open(home / "proactive.db").close()
+        assert [mode(p) for p in (home, home / "proactive.db", index)] == [0o700, 0o600, 0o600]
+        assert mode(home / "notes.txt") == 0o644  # not the store's
+        lines = [r.getMessage() for r in caplog.records]
+        assert lines == [
+            f"data directory {home} was readable by others; tightened to 0700",
+            "store files readable by others, tightened to 0600: proactive.db, proactive.memory.faiss, "
+            "proactive.memory.faiss.json",
+        ]
+
+        # a directory the user chose for other things too is never changed
+        shared = tmp_path / "shared"
+        shared.mkdir(mode=0o755)
+        Store.open(shared / "proactive.db").close()
+        assert mode(shared) == 0o755 and mode(shared / "proactive.db") == 0o600
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "garbled pages"])
+def test_a_damaged_file_names_itself_and_the_way_out(tmp_path: Path, damage: str) -> None:
+    p = tmp_path / "proactive.db"
+    if damage == "garbage":
+        p.write_bytes(os.urandom(16384))
+    else:
+        s = Store.open(p)
+        for i in range(500):
+            s.add_observation(obs(f"The user does thing {i} " * 20, i), now=i)
+        s.close()
+        data = bytearray(p.read_bytes())
+        for off in range(4096 * 2, min(len(data), 4096 * 40)):
+            data[off] = (data[off] * 7 + 13) % 256
+        p.write_bytes(bytes(data))
+    with pytest.raises(StoreError) as err:
+        Store.open(p)
+    assert f"The store {p} is damaged or not a SQLite database" in err.value.msg
+    hint = err.value.hint
+    assert "restore your latest backup" in hint and f"{p}-wal" in hint and f"mv {p} {p}.damaged" in hint

@@ -1,12 +1,33 @@
 """``proactive run``: the hub, on its local source and (by default) serving every desktop over MQTT.
 
 The hub itself is built by `edge.hub.Hub` (the process's one composition
-root); this module only turns flags into settings and prints decisions.
+root); this module only turns flags into settings and prints decisions, and
+owns the process's lifecycle:
+
+* SIGTERM (systemd's stop) runs the same shutdown as Ctrl-C: the decision in
+  progress is abandoned (a local observation is read again at the next
+  start), the local source's checkpoint is committed when all it handed out
+  was decided, the relay is flushed and publishes ``offline``, the memory
+  index is written, the store closed; then the process exits 0. Why 0 and not 143: the stop was
+  asked for and went cleanly, and systemd counts exit 0 after its SIGTERM as
+  a clean stop, while 143 would be logged as a failure unless the unit said
+  ``SuccessExitStatus=143``. A second SIGTERM during that shutdown is ignored
+  (``kill -9`` still works); before the hub is up, SIGTERM kills as usual
+  (nothing decided yet).
+* The process's umask is 077, so every file it creates (the store, its
+  -wal/-shm, the memory index and its sidecar, rewritten on each flush) is
+  private to the user.
+* A store found damaged mid-run (SQLite: malformed, not a database) is the
+  same `StoreError` with the way out as at open, not a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -50,8 +71,11 @@ def run_cmd(
     source still ends the run when it is exhausted; use --no-local to serve
     only the desktops.
     """
+    from edge.config import store_path
     from edge.hub import Hub, make_local_source
+    from edge.store.core import damaged_store, is_damaged
 
+    os.umask(0o077)  # the hub's files hold the user's activity
     overrides: dict[str, Any] = {}
     if typed(ctx, "source"):
         overrides.setdefault("source", {})["kind"] = source
@@ -79,16 +103,26 @@ def run_cmd(
             finite and src is not None and src.exhausted
         )
 
-    with Hub(settings, serve=relay) as hub:
-        if relay:
-            for note in hub.start():
-                click.echo(note, err=True)
-            click.echo(
-                f"relay: {hub.status()['broker']}, broker {settings.relay.host}:{settings.relay.port}",
-                err=True,
-            )
+    try:
+        hub = Hub(settings, serve=relay)  # a SIGTERM while the models load just ends the process
+        stopping = False
+
+        def terminate(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            if not stopping:  # the first one: the Ctrl-C path; later ones let the shutdown finish
+                stopping = True
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, terminate)
         try:
             if relay:
+                for note in hub.start():
+                    click.echo(note, err=True)
+                click.echo(
+                    f"relay: {hub.status()['broker']}, broker {settings.relay.host}:{settings.relay.port}",
+                    err=True,
+                )
+                # commits the local source itself, and only once all it handed out is decided
                 hub.run(
                     local_source=src,
                     on_decision=show,
@@ -104,8 +138,14 @@ def run_cmd(
                     should_stop=should_stop,
                     on_source_error=source_down,
                 )
+                src.commit()
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
         finally:
-            if src is not None:
-                src.commit()
+            stopping = True
+            hub.close()
+            signal.signal(signal.SIGTERM, previous)
+    except sqlite3.DatabaseError as e:
+        if is_damaged(e):
+            raise damaged_store(store_path(), e) from e
+        raise

@@ -1,7 +1,14 @@
 """The store's connection and the ``checkpoints`` table; `Store` gathers the hub's own tables.
 
 One file (``proactive.db`` in the data directory), WAL mode so the dashboard can
-read while the hub writes. Schema changes are migrations in `edge.store.migrations`.
+read while the hub writes. It holds the user's activity, so it is private: a
+data directory `Store.open` creates is 0700, the database is created 0600
+(SQLite gives its -wal and -shm files the database's mode), and existing
+files of the store (the database, -wal, -shm, the memory's index files beside
+it) that others could read are tightened to 0600 on open, with one log line.
+A file that is not a SQLite database, or a damaged one, is a `StoreError`
+that says so, where the file is, and how to restore a backup or start fresh.
+Schema changes are migrations in `edge.store.migrations`.
 `Store` is the connection plus the queries of ``observations``
 (`edge.store.observations`) and of ``proposals``, ``feedback`` and ``results``
 (`edge.store.proposals`); the other rooms' tables have their own classes over a
@@ -12,7 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +32,60 @@ from edge.store.migrations import migrations
 from edge.store.proposals import Proposals
 
 log = logging.getLogger(__name__)
+
+
+def is_damaged(e: sqlite3.Error) -> bool:
+    """SQLITE_NOTADB or SQLITE_CORRUPT (any extended code): the file's content, not its access."""
+    name = str(getattr(e, "sqlite_errorname", "") or "")
+    text = str(e).lower()
+    return (
+        name == "SQLITE_NOTADB"
+        or name.startswith("SQLITE_CORRUPT")
+        or "not a database" in text
+        or ("malformed" in text)
+    )
+
+
+def damaged_store(path: Path | None, e: sqlite3.Error) -> StoreError:
+    """The error for a store file SQLite cannot read as a database: what, where, and the two ways out."""
+    where = str(path.absolute()) if path is not None else "the store"
+    return StoreError(
+        f"The store {where} is damaged or not a SQLite database (SQLite: {e}).",
+        f"Stop the hub, then either restore your latest backup over it and delete {where}-wal and "
+        f"{where}-shm (firmware-notes/README.md, 'Backup and restore'), or start fresh by moving it "
+        f"aside with its -wal/-shm files (mv {where} {where}.damaged); the next start creates a new, "
+        "empty store and the memory index is rebuilt.",
+    )
+
+
+def _make_private_dir(directory: Path) -> None:
+    """Create ``directory`` 0700 (parents as the umask says); an existing one named like ours is tightened."""
+    if not directory.exists():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.chmod(0o700)  # mkdir's mode is masked by the umask
+    elif directory.name == "proactive-edge" and stat.S_IMODE(directory.stat().st_mode) & 0o077:
+        # ours by name (the XDG default and the systemd StateDirectory): never chmod a directory the
+        # user chose for other things too (PROACTIVE_HOME=/tmp)
+        directory.chmod(0o700)
+        log.warning("data directory %s was readable by others; tightened to 0700", directory)
+
+
+def _private_files(path: Path) -> None:
+    """Create the database file 0600 if absent; tighten the store's existing files to 0600 (one log line)."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite takes an empty file as new
+    ours = [path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))]
+    ours += sorted(path.parent.glob(f"{path.stem}.memory.faiss*"))  # the memory's index and sidecar
+    loose = []
+    for f in ours:
+        try:
+            if f.is_file() and stat.S_IMODE(f.stat().st_mode) & 0o077:
+                f.chmod(0o600)
+                loose.append(f.name)
+        except OSError:
+            continue  # another user's file: SQLite will say what it cannot open
+    if loose:
+        log.warning("store files readable by others, tightened to 0600: %s", ", ".join(loose))
 
 
 class Store(Proposals):
@@ -36,16 +99,20 @@ class Store(Proposals):
         try:
             migrations.apply(db)
         except sqlite3.DatabaseError as e:
+            if is_damaged(e):
+                raise damaged_store(self._file(), e) from e
             raise StoreError(
-                f"Cannot open the store: {e}",
-                "The file may be corrupt or not a SQLite database; move it aside and retry.",
+                f"Cannot prepare the store's tables: {e}",
+                "Check that the file is writable and that no other program holds it locked, then retry.",
             ) from e
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        """Open (creating if needed) the store at ``path`` in WAL mode. Raises `StoreError`."""
+        """Open (creating if needed) the store at ``path`` in WAL mode, its files private (see the
+        module docstring). Raises `StoreError`: a damaged file, or one that cannot be opened."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private_dir(path.parent)
+            _private_files(path)
             db = Database(path)
             db.execute("PRAGMA busy_timeout = 5000")
             db.enable_wal()
@@ -56,7 +123,15 @@ class Store(Proposals):
             # Memory retrieval reads ~120 rows of a multi-GB file per decision.
             db.execute("PRAGMA mmap_size = 268435456")
             db.execute("PRAGMA cache_size = -65536")
-        except (OSError, sqlite3.DatabaseError) as e:
+        except sqlite3.DatabaseError as e:
+            if is_damaged(e):
+                raise damaged_store(path, e) from e
+            raise StoreError(
+                f"Cannot open the store at {path}: {e}",
+                "Check that the data directory is writable and that no other program locks the file "
+                "(set PROACTIVE_HOME to move it).",
+            ) from e
+        except OSError as e:
             raise StoreError(
                 f"Cannot open the store at {path}: {e}",
                 "Check that the data directory is writable (set PROACTIVE_HOME to move it).",
@@ -73,6 +148,12 @@ class Store(Proposals):
         self.db.close()
 
     # ------------------------------------------------------------ the connection
+
+    def _file(self) -> Path | None:
+        try:
+            return self.path
+        except StoreError:
+            return None
 
     @property
     def path(self) -> Path | None:
