@@ -487,3 +487,49 @@ def test_run_reads_activitywatch_and_prints_json_lines(aw_server: AwServer, writ
         assert abs(float(d["time"]) - base) < 60
     store = Store.open(Path(os.environ["PROACTIVE_HOME"]) / "proactive.db")
     assert store.count("observations") == 2
+
+
+@pytest.mark.integration
+def test_sigterm_commits_the_checkpoint_and_a_restart_repeats_nothing(
+    aw_server: AwServer, writer: Writer
+) -> None:
+    base = float(int(time.time()) - 120)
+    writer.insert(writer.window, at(base, 0), 30, {"app": "Code", "title": "a.py - p - Visual Studio Code"})
+    writer.insert(writer.window, at(base, 30), 20, {"app": "Slack", "title": "general"})
+    env = _cli_env(
+        aw_server.port,
+        PROACTIVE_ACTIVITYWATCH__TESTING="true",
+        PROACTIVE_DESKTOP="deskA",
+        PROACTIVE_RELAY__PORT=str(free_port()),
+    )
+    run = [str(PROACTIVE), "run", "--json"]
+    proc = subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = [json.loads(proc.stdout.readline())["event"] for _ in range(2)]
+        time.sleep(0.5)
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0 and "stopped" in err, err
+    assert first == [
+        "The user switches to Visual Studio Code and edits 'a.py' in project 'p'.",
+        "The user switches to Slack ('general').",
+    ]
+    store = Store.open(Path(os.environ["PROACTIVE_HOME"]) / "proactive.db")
+    try:
+        cp = store.get_checkpoint(f"aw:deskA:bucket:{writer.window}")
+        assert cp == {"last": at(base, 30).isoformat()}  # committed on the way out
+    finally:
+        store.close()
+
+    # a restart resumes after the checkpoint: only the new event, nothing repeated
+    writer.insert(writer.window, at(base, 50), 20, {"app": "Zoom", "title": "standup"})
+    r = subprocess.run([*run, "--max-events", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["event"] for line in r.stdout.splitlines()] == [
+        "The user switches to Zoom ('standup')."
+    ]
