@@ -74,7 +74,7 @@ class ActivityWatchSettings(_Section):
     port: int = Field(5600, ge=1, le=65535)
     """aw-server port (5666 in testing mode)."""
     testing: bool = False
-    """Talk to an aw-server started with --testing."""
+    """Unused since reads no longer go through aw-client (the port decides; --testing servers use 5666)."""
     poll_interval_s: float = Field(10.0, gt=0)
     """Seconds between reads."""
     max_backoff_s: float = Field(300.0, gt=0)
@@ -104,7 +104,7 @@ class PrivacySettings(_Section):
     exclude_title_patterns: list[str] = Field(
         default_factory=lambda: [r"(?i)private browsing", r"(?i)incognito"]
     )
-    """Regular expressions; a window title matching any is never recorded."""
+    """Regular expressions (Python re, each must compile); a window title matching any is never recorded."""
     redact: bool = True
     """Redact e-mails, URL queries, long digit runs, secrets."""
 
