@@ -129,8 +129,11 @@ def test_a_frozen_activitywatch_never_stalls_the_relayed_desktops(
 
     # every relayed event was decided while aw-server was frozen, within timeout_s and a little
     assert len(latencies) == 4 and max(latencies) < TIMEOUT_S + 2.0, latencies
-    # said once for the whole outage, naming the timeout
-    assert len(errors) == 1 and f"did not answer within {TIMEOUT_S:g} s" in errors[0].msg, errors
+    # said once for the whole outage. A frozen server usually times out a read; under load the
+    # pooled connection may fail instead, which is said as "not reachable": either is one line.
+    assert len(errors) == 1, errors
+    msg = errors[0].msg
+    assert f"did not answer within {TIMEOUT_S:g} s" in msg or "is not reachable" in msg, msg
     # nothing lost, nothing duplicated: each local event once, in order, across the freeze
     apps = [d.observation.app for d in local()]
     assert apps == ["Visual Studio Code", "Slack", "Zoom", "Spotify"], apps
