@@ -185,7 +185,8 @@ class NotifierUI:
         except ImportError as e:
             raise NotificationsUnavailable(
                 "Native notifications need desktop-notifier, which is not installed.",
-                "pip install 'proactive-edge[desktop]', or run `proactive desktop --console`.",
+                "Install the desktop extra (.venv/bin/pip install -e '.[desktop]' in the checkout), "
+                "or run `proactive desktop --console`.",
             ) from e
         if sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
             raise NotificationsUnavailable(

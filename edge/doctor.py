@@ -173,7 +173,8 @@ def check_notifications() -> Check:
             "notifications",
             False,
             "desktop-notifier is not installed: `proactive desktop` cannot show notifications",
-            "pip install 'proactive-edge[desktop]', or run `proactive desktop --console`.",
+            "Install the desktop extra (.venv/bin/pip install -e '.[desktop]' in the checkout), "
+            "or run `proactive desktop --console`.",
         )
     if linux and "DBUS_SESSION_BUS_ADDRESS" not in names:
         return Check(

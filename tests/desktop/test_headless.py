@@ -94,7 +94,7 @@ def test_doctor_fails_without_the_desktop_extra(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "desktop_notifier", None)  # import fails as when not installed
     check = check_notifications()
     assert not check.ok and "desktop-notifier is not installed" in check.detail
-    assert "proactive-edge[desktop]" in check.hint
+    assert "pip install -e '.[desktop]'" in check.hint
 
 
 @pytest.mark.integration
