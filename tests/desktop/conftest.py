@@ -81,6 +81,10 @@ class NotificationServer:
     def displayed(self) -> int:
         return int(self.ctl("count", "displayed").strip())
 
+    def seen(self) -> int:
+        """Notifications shown so far: on screen or closed (dunst's history)."""
+        return self.displayed() + int(self.ctl("count", "history").strip())
+
     def choose(self, label: str) -> list[str]:
         """Open dunst's context menu and choose the action called ``label`` ("" chooses nothing).
 
