@@ -9,7 +9,11 @@ every action of the notifications on screen, one line each
 answers with the one whose label the test picked, and dunst then emits
 ActionInvoked exactly as it does for a person choosing from its menu.
 
-The fixture skips when the binaries are missing (``scripts/setup.sh --test``
+``bus_without_display`` is a session D-Bus with no display (dunst, D-Bus
+activatable, cannot start on it); ``bus_with_an_actionless_server`` one whose
+server cannot show buttons (``actionless_server.py``).
+
+The fixtures skip when the binaries are missing (``scripts/setup.sh --test``
 installs them), except under CI, where a missing server is a failure.
 """
 
@@ -20,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -224,6 +229,22 @@ def bus_without_display(tmp_path: Path) -> Iterator[dict[str, str]]:
     d.mkdir()
     session, address = _session_bus(d, "exec sleep 600", _desktop_env())
     try:
+        yield _desktop_env(DBUS_SESSION_BUS_ADDRESS=address)
+    finally:
+        _stop(session, group=True)
+
+
+@pytest.fixture
+def bus_with_an_actionless_server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A session D-Bus whose notification server cannot show buttons (`actionless_server.py`)."""
+    _need_binaries()
+    d = tmp_path / "actionless"
+    d.mkdir()
+    ready = d / "ready"
+    server = Path(__file__).with_name("actionless_server.py")
+    session, address = _session_bus(d, f'exec "{sys.executable}" "{server}" "{ready}"', _desktop_env())
+    try:
+        wait_for(ready.exists, 15, f"the actionless server ({d / 'session.log'})")
         yield _desktop_env(DBUS_SESSION_BUS_ADDRESS=address)
     finally:
         _stop(session, group=True)

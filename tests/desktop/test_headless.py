@@ -128,3 +128,16 @@ def test_doctor_on_a_desktop_finds_the_notification_server(
         "detail": "a notification server answers and shows Accept/Reject buttons",
         "hint": "",
     }
+
+
+@pytest.mark.integration
+def test_a_server_without_buttons_is_no_notification_server_for_proposals(
+    bus_with_an_actionless_server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = companion(bus_with_an_actionless_server, tmp_path)
+    says_no_notifications(out, "The notification service cannot show Accept/Reject buttons.")
+    for name in SESSION:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus_with_an_actionless_server["DBUS_SESSION_BUS_ADDRESS"])
+    check = check_notifications()
+    assert not check.ok and check.detail == "the notification service cannot show Accept/Reject buttons"
