@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,30 +222,31 @@ def notification_server(tmp_path: Path) -> Iterator[NotificationServer]:
         _stop(xvfb, group=False)
 
 
-@pytest.fixture
-def bus_without_display(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The environment of a session D-Bus with no display: a notification server cannot start on it."""
+@contextmanager
+def _bus_alone(folder: Path, command: str, ready: Path | None = None) -> Iterator[dict[str, str]]:
+    """A session D-Bus, no display, running ``command``; waits for ``ready`` to exist. Its environment."""
     _need_binaries()
-    d = tmp_path / "bare-bus"
-    d.mkdir()
-    session, address = _session_bus(d, "exec sleep 600", _desktop_env())
+    folder.mkdir()
+    session, address = _session_bus(folder, command, _desktop_env())
     try:
+        if ready is not None:
+            wait_for(ready.exists, 15, f"{command} ({folder / 'session.log'})")
         yield _desktop_env(DBUS_SESSION_BUS_ADDRESS=address)
     finally:
         _stop(session, group=True)
+
+
+@pytest.fixture
+def bus_without_display(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a session D-Bus with no display: a notification server cannot start on it."""
+    with _bus_alone(tmp_path / "bare-bus", "exec sleep 600") as env:
+        yield env
 
 
 @pytest.fixture
 def bus_with_an_actionless_server(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A session D-Bus whose notification server cannot show buttons (`actionless_server.py`)."""
-    _need_binaries()
-    d = tmp_path / "actionless"
-    d.mkdir()
-    ready = d / "ready"
+    ready = tmp_path / "actionless" / "ready"
     server = Path(__file__).with_name("actionless_server.py")
-    session, address = _session_bus(d, f'exec "{sys.executable}" "{server}" "{ready}"', _desktop_env())
-    try:
-        wait_for(ready.exists, 15, f"the actionless server ({d / 'session.log'})")
-        yield _desktop_env(DBUS_SESSION_BUS_ADDRESS=address)
-    finally:
-        _stop(session, group=True)
+    with _bus_alone(ready.parent, f'exec "{sys.executable}" "{server}" "{ready}"', ready) as env:
+        yield env
