@@ -3,7 +3,10 @@
 It runs on each desktop: forwards the local ActivityWatch observations to the
 hub over the relay, shows each proposal (a native notification with Accept and
 Reject buttons, or on the console with ``--console``), and publishes the
-answer. No answer before the proposal's ``expires_at`` is sent as ``ignored``.
+answer. No answer before the proposal's ``expires_at`` is sent as ``ignored``
+(a notification closed without an answer too). Without a notification server
+the native mode stops with `NotificationsUnavailable`: it never falls back to
+the console silently.
 Results of accepted proposals are shown when the hub publishes them. A
 proposal shows what it is about (its anchor: the search query, error, file...)
 when the hub says; one from an older hub, without an anchor, is shown without.
@@ -150,88 +153,123 @@ class ConsoleUI:
         pass
 
 
-class NotifierUI:
-    """Native notifications with Accept/Reject buttons via ``desktop-notifier`` (its own asyncio thread).
+class NotificationsUnavailable(EdgeError):
+    """Native notifications cannot work here (no desktop session, no server, no buttons)."""
 
-    Raises `EdgeError` from the constructor when no notification service is
-    available (no D-Bus session on Linux, library missing), so the caller can
-    fall back to the console.
+    title = "No notifications"
+
+
+NO_NOTIFICATIONS_HINT = (
+    "Run `proactive desktop --console` to answer on the terminal, or start it in a desktop session "
+    "with a notification daemon running (e.g. dunst or your desktop's own)."
+)
+PROBE_TIMEOUT_S = 5.0  # a D-Bus-activated server (dunst, notification-daemon) starts within this
+
+
+class NotifierUI:
+    """Native notifications with Accept and Reject buttons via ``desktop-notifier`` (its own asyncio thread).
+
+    The constructor asks the notification service what it can do and raises
+    `NotificationsUnavailable` when it cannot show answerable proposals: the
+    ``desktop`` extra missing, no D-Bus session bus (Linux), no server
+    answering on it, or a service without buttons (e.g. macOS outside an app
+    bundle). A notification closed without an answer leaves its proposal
+    open: the companion counts it as ignored at ``expires_at``, when the
+    notification is also withdrawn if it is still shown. Open notifications
+    are withdrawn by `close`.
     """
 
     def __init__(self, app_name: str = "proactive-edge") -> None:
         try:
-            from desktop_notifier import DesktopNotifier  # noqa: PLC0415 -- the optional `desktop` extra
+            from desktop_notifier import Capability, DesktopNotifier  # noqa: PLC0415 -- the optional `desktop` extra
         except ImportError as e:
-            raise EdgeError("desktop-notifier is not installed.", "pip install desktop-notifier") from e
+            raise NotificationsUnavailable(
+                "Native notifications need desktop-notifier, which is not installed.",
+                "Install the desktop extra (.venv/bin/pip install -e '.[desktop]' in the checkout), "
+                "or run `proactive desktop --console`.",
+            ) from e
         if sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-            raise EdgeError(
-                "No D-Bus session bus, so no notification server.", "Run inside a desktop session."
+            raise NotificationsUnavailable(
+                "No notification server: there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset).",
+                NO_NOTIFICATIONS_HINT,
             )
         self._answers: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._shown: dict[str, str] = {}  # proposal id -> notification id; touched in the loop thread only
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="notifier", daemon=True)
         self._thread.start()
-        self._notifier = DesktopNotifier(app_name=app_name)
-        if sys.platform.startswith("linux"):
-            ok = self._run(self._has_server(), 5.0)
-            if not ok:
-                self.close()
-                raise EdgeError("No notification server on the D-Bus session.", "Start a desktop session.")
+        self._notifier = DesktopNotifier(app_name=app_name, app_icon=None)
+        try:
+            capabilities = self._run(self._notifier.get_capabilities(), PROBE_TIMEOUT_S)
+        except Exception as e:  # dbus-fast's errors, OSError, TimeoutError: no server either way
+            self._stop()
+            reason = (str(e).splitlines() or [""])[0][:120] or type(e).__name__
+            where = " on the D-Bus session" if sys.platform.startswith("linux") else ""
+            raise NotificationsUnavailable(
+                f"No notification server answers{where} ({reason}).", NO_NOTIFICATIONS_HINT
+            ) from e
+        if Capability.BUTTONS not in capabilities:
+            self._stop()
+            raise NotificationsUnavailable(
+                "The notification service cannot show Accept/Reject buttons.", NO_NOTIFICATIONS_HINT
+            )
 
     def _run(self, coro: Any, timeout: float) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    @staticmethod
-    async def _has_server() -> bool:
-        try:
-            from dbus_fast import Message  # noqa: PLC0415 -- comes with the optional `desktop` extra
-            from dbus_fast.aio import MessageBus  # noqa: PLC0415
-
-            bus = await MessageBus().connect()
-            reply = await bus.call(
-                Message(
-                    destination="org.freedesktop.DBus",
-                    path="/org/freedesktop/DBus",
-                    interface="org.freedesktop.DBus",
-                    member="NameHasOwner",
-                    signature="s",
-                    body=["org.freedesktop.Notifications"],
-                )
-            )
-            bus.disconnect()
-            return bool(reply is not None and reply.body and reply.body[0])
-        except Exception:
-            return False
+    def _submit(self, coro: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def show_proposal(self, proposal: dict[str, Any], now: float) -> None:
+        self._submit(self._show_proposal(proposal, max(1, int(proposal["expires_at"] - now))))
+
+    async def _show_proposal(self, proposal: dict[str, Any], ttl: int) -> None:
         from desktop_notifier import Button  # noqa: PLC0415 -- the optional `desktop` extra
 
         pid = proposal["id"]
 
         def answer(verdict: str) -> Callable[[], None]:
-            return lambda: self._answers.put((pid, verdict))
+            def pressed() -> None:
+                self._shown.pop(pid, None)
+                self._answers.put((pid, verdict))
 
-        ttl = max(1, int(proposal["expires_at"] - now))
+            return pressed
+
+        def closed() -> None:
+            self._shown.pop(pid, None)
+            log.info("notifier: proposal %s closed without an answer; ignored when it expires", pid)
+
         title, message = notification(proposal)
-        coro = self._notifier.send(
+        self._shown[pid] = await self._notifier.send(
             title=title,
             message=message,
             buttons=[
                 Button("Accept", on_pressed=answer("accepted")),
                 Button("Reject", on_pressed=answer("rejected")),
             ],
+            on_dismissed=closed,
             timeout=ttl,
         )
-        asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def show_result(self, result: dict[str, Any]) -> None:
-        coro = self._notifier.send(
-            title=f"Done: {result.get('task') or result['kind']}"[:120], message=result["text"]
-        )
-        asyncio.run_coroutine_threadsafe(coro, self._loop)
+        title = f"Done: {result.get('task') or result['kind']}"[:120]
+        self._submit(self._notifier.send(title=title, message=result.get("text") or ""))
 
     def show_expired(self, proposal: dict[str, Any]) -> None:
-        pass
+        self._submit(self._withdraw(proposal["id"]))
+
+    async def _withdraw(self, pid: str) -> None:
+        ident = self._shown.pop(pid, None)
+        if ident is None:
+            return
+        try:
+            await self._notifier.clear(ident)
+        except Exception as e:  # already gone on the server's side: nothing to withdraw
+            log.debug("notifier: withdrawing %s: %s", pid, e)
+
+    async def _withdraw_all(self) -> None:
+        for pid in list(self._shown):
+            await self._withdraw(pid)
 
     def poll(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -242,6 +280,14 @@ class NotifierUI:
                 return out
 
     def close(self) -> None:
+        """Withdraw the notifications still open (their buttons would answer nobody), stop the thread."""
+        try:
+            self._run(self._withdraw_all(), 2.0)
+        except Exception as e:
+            log.debug("notifier: withdrawing on close: %s", e)
+        self._stop()
+
+    def _stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2)
 
@@ -369,15 +415,14 @@ class PacedTrace:
         return self.inner.exhausted
 
 
-def make_ui(console: bool, on_note: Callable[[str], None]) -> ProposalUI:
-    """Native notifications, or the console when asked for or when there is no notification service."""
-    if console:
-        return ConsoleUI()
-    try:
-        return NotifierUI()
-    except EdgeError as e:
-        on_note(f"Notifications unavailable ({e.msg}); showing proposals on the console (a/r/i + Enter).")
-        return ConsoleUI()
+def make_ui(console: bool) -> ProposalUI:
+    """The console when asked for, else native notifications.
+
+    There is no silent fallback: without a notification service this raises
+    `NotificationsUnavailable` (one line and a hint; the CLI exits 2), since
+    a companion nobody sees would turn every proposal into an "ignored".
+    """
+    return ConsoleUI() if console else NotifierUI()
 
 
 def build_companion(
@@ -391,14 +436,16 @@ def build_companion(
 ) -> Companion:
     """The companion for desktop ``name``: its store, UI, local source (a trace or ActivityWatch), relay.
 
-    Raises `RelayError` for a name that cannot be a topic level, `StoreError`
-    when the data directory is unusable.
+    Raises `NotificationsUnavailable` when native notifications cannot work
+    here and ``console`` is not set (checked first, before anything is
+    opened), `RelayError` for a name that cannot be a topic level,
+    `StoreError` when the data directory is unusable.
     """
     note = on_note or (lambda msg: log.warning("%s", msg))
     name = check_name(name)
+    ui = make_ui(console)
     clock = SystemClock()
     store = Store.open(store_path())
-    ui = make_ui(console, note)
     source: ActivitySource | None
     if trace is not None:
         source = PacedTrace(trace, name, trace_interval)

@@ -4,15 +4,18 @@ First the configuration itself (file + environment + flags; a value that does
 not validate, e.g. a privacy pattern that is not a regular expression, is a
 failed check, not a traceback); then the LLM (model file, or the
 OpenAI-compatible endpoint), the trigger, the reward gate and its encoder, the
-data directory, the MQTT broker and ActivityWatch; each check is independent,
-so one failing never hides another. Without valid settings only the checks
-that need none run.
+data directory, the MQTT broker, ActivityWatch and, on a desktop, the
+notification server; each check is independent, so one failing never hides
+another. Without valid settings only the checks that need none run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import socket
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -145,6 +148,66 @@ def check_activitywatch(settings: Settings) -> Check:
     return Check("activitywatch", True, f"{where} ({info})")
 
 
+NOTIFICATIONS_HINT = (
+    "Start a notification daemon in the desktop session (e.g. dunst, or your desktop's own), "
+    "or run the companion as `proactive desktop --console`."
+)
+
+
+def check_notifications() -> Check:
+    """The notification server `proactive desktop` shows proposals on, checked only on a desktop.
+
+    On Linux a machine counts as a desktop when the environment names a D-Bus
+    session bus or a display (``DBUS_SESSION_BUS_ADDRESS``, ``DISPLAY``,
+    ``WAYLAND_DISPLAY``): a hub reached over ssh or run by systemd has none, and
+    the check says "not checked" and passes. macOS and Windows are always
+    desktops. The server must answer within 5 s (a D-Bus-activated one is
+    started by asking) and offer buttons, or Accept/Reject cannot be shown.
+    """
+    names = [v for v in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY") if os.environ.get(v)]
+    linux = sys.platform.startswith("linux")
+    if linux and not names:
+        return Check(
+            "notifications", True, "not checked: no desktop session here (no D-Bus session bus, no display)"
+        )
+    try:
+        from desktop_notifier import Capability, DesktopNotifier  # noqa: PLC0415 -- the optional `desktop` extra
+    except ImportError:
+        return Check(
+            "notifications",
+            False,
+            "desktop-notifier is not installed: `proactive desktop` cannot show notifications",
+            "Install the desktop extra (.venv/bin/pip install -e '.[desktop]' in the checkout), "
+            "or run `proactive desktop --console`.",
+        )
+    if linux and "DBUS_SESSION_BUS_ADDRESS" not in names:
+        return Check(
+            "notifications",
+            False,
+            f"{' and '.join(names)} set but no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS)",
+            NOTIFICATIONS_HINT,
+        )
+
+    async def capabilities() -> frozenset[Capability]:
+        return await asyncio.wait_for(
+            DesktopNotifier("proactive-edge", app_icon=None).get_capabilities(), 5.0
+        )
+
+    try:
+        found = asyncio.run(capabilities())
+    except Exception as e:  # dbus-fast's errors, OSError, TimeoutError: no server either way
+        reason = (str(e).splitlines() or [""])[0][:120] or type(e).__name__
+        return Check("notifications", False, f"no notification server answers ({reason})", NOTIFICATIONS_HINT)
+    if Capability.BUTTONS not in found:
+        return Check(
+            "notifications",
+            False,
+            "the notification service cannot show Accept/Reject buttons",
+            NOTIFICATIONS_HINT,
+        )
+    return Check("notifications", True, "a notification server answers and shows Accept/Reject buttons")
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """All checks, each independent: one failing never hides another."""
     return [
@@ -154,6 +217,7 @@ def run_checks(settings: Settings) -> list[Check]:
         check_data_dir(),
         check_broker(settings),
         check_activitywatch(settings),
+        check_notifications(),
     ]
 
 

@@ -2,7 +2,8 @@
 # Installs whatever is missing for proactive-edge, and nothing that is already there.
 #
 #   scripts/setup.sh          runtime: .venv with the package and the embedded models
-#   scripts/setup.sh --test   also the test tools, the real aw-server and mosquitto (apt)
+#   scripts/setup.sh --test   also the test tools, the real aw-server, the `desktop` extra and, with
+#                             apt, mosquitto and a desktop for the companion's tests (Xvfb, dbus, dunst)
 #   scripts/setup.sh --train  also the training extra (torch CPU, scikit-learn, onnx)
 #
 # llama-cpp-python has no Linux wheel on PyPI, so it is built from source once per
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 extras=""
 for arg in "$@"; do
   case "$arg" in
-    --test) extras="${extras:+$extras,}test" ;;
+    --test) extras="${extras:+$extras,}test,desktop" ;;
     --train) extras="${extras:+$extras,}train" ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (use --test or --train)" >&2; exit 2 ;;
@@ -52,11 +53,19 @@ if [ "$(cat "$marker" 2>/dev/null)" != "$(basename "$wheel")" ]; then
   basename "$wheel" > "$marker"
 fi
 
-# --- system packages for the tests: mosquitto (the real broker) ------------------------
-if [[ ",$extras," == *",test,"* ]] && ! command -v mosquitto >/dev/null 2>&1; then
-  echo ">> installing mosquitto (apt)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+# --- system packages for the tests: mosquitto (the real broker); a desktop for the companion:
+# Xvfb, a session D-Bus (dbus-run-session) and dunst, a notification server with actions ---
+if [[ ",$extras," == *",test,"* ]]; then
+  apt_pkgs=()
+  command -v mosquitto >/dev/null 2>&1 || apt_pkgs+=(mosquitto mosquitto-clients)
+  command -v Xvfb >/dev/null 2>&1 || apt_pkgs+=(xvfb)
+  { command -v dbus-run-session && command -v dbus-send; } >/dev/null 2>&1 || apt_pkgs+=(dbus)
+  { command -v dunst && command -v dunstctl; } >/dev/null 2>&1 || apt_pkgs+=(dunst)
+  if [ ${#apt_pkgs[@]} -gt 0 ]; then
+    echo ">> installing ${apt_pkgs[*]} (apt)"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+  fi
 fi
 
 # --- the package and its Python dependencies (pip's cache makes re-runs fast) ------------

@@ -7,7 +7,10 @@ the commands.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -268,11 +271,131 @@ WantedBy=graphical-session.target
 
 
 SERVICES = ("hub", "desktop", "mosquitto")
+DESKTOP_UNIT = "proactive-desktop.service"
+WRITTEN_BY = "proactive service"  # in every file these commands write: ours to update
+SAFE_EXE = re.compile(r"[A-Za-z0-9_./+@:,=~-]+")  # needs no quoting in a unit's ExecStart nor in Exec=
+
+
+def autostart_text(exe: str) -> str:
+    """The XDG autostart entry that starts the companion at login where systemd --user does not.
+
+    In a session that systemd manages (``graphical-session.target`` active)
+    with the unit enabled, the unit starts the companion and this entry does
+    nothing: systemd's autostart generator skips it (``X-GNOME-HiddenUnderSystemd``),
+    and a session that runs autostart entries itself finds the guard in ``Exec``.
+    """
+    guard = (
+        f"systemctl --user -q is-enabled {DESKTOP_UNIT} 2>/dev/null"
+        " && systemctl --user -q is-active graphical-session.target 2>/dev/null"
+        f" || exec {exe} desktop"
+    )
+    return f"""# ~/.config/autostart/proactive-desktop.desktop
+# (written by `proactive service install desktop`)
+[Desktop Entry]
+Type=Application
+Name=proactive-edge companion
+Comment=Forwards this desktop's activity to the proactive-edge hub and shows its proposals
+Exec=sh -c "{guard}"
+Terminal=false
+X-GNOME-Autostart-enabled=true
+X-GNOME-HiddenUnderSystemd=true
+"""
+
+
+def _config_home() -> Path:
+    """``$XDG_CONFIG_HOME``, else ``~/.config``: where user units and autostart entries live."""
+    value = os.environ.get("XDG_CONFIG_HOME")
+    return Path(value) if value else Path.home() / ".config"
+
+
+def _proactive_exe(exe: str | None) -> str:
+    """The absolute path of the ``proactive`` to start: ``--exe``, the one on PATH, or the one beside
+    this Python (a venv not activated). Raises `EdgeError` when none is found or the path would need
+    quoting."""
+    from edge.errors import EdgeError
+
+    beside = Path(sys.executable).parent / "proactive"
+    found = exe or shutil.which("proactive") or (str(beside) if beside.exists() else None)
+    if found is None:
+        raise EdgeError("Cannot find the proactive executable to autostart.", "Pass --exe PATH.")
+    found = os.path.abspath(os.path.expanduser(found))
+    if not SAFE_EXE.fullmatch(found):
+        raise EdgeError(
+            f"The path {found!r} needs quoting in a systemd unit and an autostart entry.",
+            "Pass --exe with a path of letters, digits and ._/+@:,=~- only (e.g. a symlink).",
+        )
+    return found
+
+
+def _plan_file(path: Path, text: str, force: bool) -> str:
+    """What installing ``text`` at ``path`` does: ``unchanged``, ``write`` or ``update``.
+
+    Raises `EdgeError` for a file there that these commands did not write, unless ``force``.
+    """
+    from edge.errors import EdgeError
+
+    if not path.exists():
+        return "write"
+    old = path.read_text(encoding="utf-8", errors="replace")
+    if old == text:
+        return "unchanged"
+    if WRITTEN_BY not in old and not force:
+        raise EdgeError(f"{path} exists and was not written by proactive.", "Move it away, or pass --force.")
+    return "update"
+
+
+def install_desktop(exe: str, config_home: Path, dry_run: bool, force: bool) -> dict[str, Any]:
+    """Write the companion's systemd --user unit and XDG autostart entry (atomically, only when they
+    change), then reload and enable the unit when systemctl is there and a user manager answers.
+
+    Returns ``{"files": [{"path", "action"}], "systemctl": [{"command", "action"}], "notes": [...]}``;
+    with ``dry_run`` nothing is written or run and each action says what would be.
+    Raises `EdgeError` before writing anything when a file is in the way (see `_plan_file`).
+    """
+    files = {
+        config_home / "systemd" / "user" / DESKTOP_UNIT: unit_text("desktop", exe),
+        config_home / "autostart" / "proactive-desktop.desktop": autostart_text(exe),
+    }
+    plan = {path: _plan_file(path, text, force) for path, text in files.items()}
+    out: dict[str, Any] = {"files": [], "systemctl": [], "notes": []}
+    for path, text in files.items():
+        action = plan[path]
+        if action != "unchanged" and not dry_run:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        if action != "unchanged":
+            action = f"would {action}" if dry_run else {"write": "written", "update": "updated"}[action]
+        out["files"].append({"path": str(path), "action": action})
+    systemctl = shutil.which("systemctl")
+    commands = [["--user", "daemon-reload"], ["--user", "enable", DESKTOP_UNIT]]
+    if systemctl is None:
+        out["notes"].append("no systemctl here: the XDG autostart entry starts the companion at login")
+        return out
+    for args in commands:
+        command = " ".join(["systemctl", *args])
+        if dry_run:
+            out["systemctl"].append({"command": command, "action": "would run"})
+            continue
+        run = subprocess.run([systemctl, *args], capture_output=True, text=True, timeout=30)
+        if run.returncode != 0:
+            why = (run.stderr.strip().splitlines() or [f"exit {run.returncode}"])[-1]
+            out["notes"].append(
+                f"{command} failed ({why}): no systemd --user session here? "
+                "The XDG autostart entry starts the companion at login."
+            )
+            return out
+        out["systemctl"].append({"command": command, "action": "ran"})
+    if dry_run:
+        return out
+    out["notes"].append(f"starts at your next login; to start it now: systemctl --user start {DESKTOP_UNIT}")
+    return out
 
 
 @click.group("service")
 def service() -> None:
-    """Running as a home service (systemd)."""
+    """Running as a home service (systemd), or at login on a desktop."""
 
 
 @service.command("print")
@@ -284,6 +407,29 @@ def service_print(kind: str | None, exe: str | None) -> None:
         if i:
             click.echo()
         click.echo(unit_text(k, exe), nl=False)
+
+
+@service.command("install")
+@click.argument("kind", type=click.Choice(["desktop"]))
+@click.option(
+    "--exe", default=None, help="Path of the proactive executable to start (default: the one found)."
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be written and run; change nothing.")
+@click.option("--force", is_flag=True, help="Overwrite files there that proactive did not write.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as one JSON object.")
+def service_install(kind: str, exe: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
+    """Start the desktop companion at login: a systemd --user unit (enabled) and an XDG autostart entry
+    for sessions without systemd; only one of them starts it. Safe to run again."""
+    info = install_desktop(_proactive_exe(exe), _config_home(), dry_run, force)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    for f in info["files"]:
+        click.echo(f"{f['action']:15} {f['path']}")
+    for c in info["systemctl"]:
+        click.echo(f"{c['action']:15} {c['command']}")
+    for note in info["notes"]:
+        click.echo(note)
 
 
 # ------------------------------------------------------------------ status
