@@ -84,8 +84,12 @@ def test_broker_restart_mid_stream_loses_nothing(broker: BrokerHandle, tmp_path:
             peer=HUB,
         )
         pump(0.01)
+    def settled() -> bool:  # everything delivered, and every delivery acknowledged to the sender
+        queued = hub.outbox.counts().get("queued", 0) + desk.outbox.counts().get("queued", 0)
+        return len(set(got_desk)) == n and len(set(got_hub)) == n and queued == 0
+
     deadline = time.monotonic() + 20
-    while (len(set(got_desk)) < n or len(set(got_hub)) < n) and time.monotonic() < deadline:
+    while not settled() and time.monotonic() < deadline:
         pump(0.05)
     try:
         assert sorted(set(got_desk)) == [f"p{i:03d}" for i in range(n)]
