@@ -13,6 +13,11 @@ when the time is a unix timestamp. Every observation gets its structured
 ``gap_s`` from the session's times (simulated "Day N, H:MM PM" clocks
 included, see `session_seconds`).
 
+Text is made valid UTF-8 as it is read (`_valid`): ``json.loads`` lets a lone
+surrogate (``"\\ud800"``) through, and hashing an observation's id or storing
+it would raise on it; the event, its time and the trace's name are repaired
+(U+FFFD), never refused for this.
+
 Limits (`MAX_TRACE_BYTES`, `MAX_EVENT_CHARS`) refuse a file or an event far
 beyond anything a recorded session holds with a `SourceError` (exit 2) before
 it can take the machine's memory: the file's size is checked before it is
@@ -100,6 +105,14 @@ def session_seconds(times: Sequence[str]) -> list[float | None]:
     return out
 
 
+_UNPAIRED = re.compile("[\ud800-\udfff\x00]")
+
+
+def _valid(s: str) -> str:
+    """``s`` with every lone surrogate and NUL replaced by U+FFFD (see the module docstring)."""
+    return _UNPAIRED.sub("\ufffd", s)
+
+
 def _event(item: Any, where: str, max_chars: int = MAX_EVENT_CHARS) -> tuple[str, str, bool | None]:
     if not isinstance(item, dict):
         raise SourceError(f"{where}: expected an object, got {type(item).__name__}.", _HINT)
@@ -114,10 +127,14 @@ def _event(item: Any, where: str, max_chars: int = MAX_EVENT_CHARS) -> tuple[str
         )
     if not isinstance(time, str | int | float):
         raise SourceError(f"{where}: missing 'time'.", _HINT)
+    try:
+        shown = str(time)
+    except ValueError as e:  # an integer past int's 4300 digits
+        raise SourceError(f"{where}: 'time' is not a time.", _HINT) from e
     hn = item.get("help_needed")
     if hn is not None and not isinstance(hn, bool):
         raise SourceError(f"{where}: 'help_needed' must be true, false or null.", _HINT)
-    return text.strip(), str(time), hn
+    return _valid(text.strip()), _valid(shown), hn
 
 
 def parse_trace(
@@ -126,9 +143,13 @@ def parse_trace(
     """Parse a trace already loaded from JSON. Raises `SourceError` naming the bad element
     (an event text longer than ``max_event_chars`` included)."""
     extras: list[dict[str, Any]] = []
+    name = _valid(name)
     if isinstance(data, dict) and "events" in data:
         items = data["events"]
-        name = str(data.get("name") or name)
+        try:
+            name = _valid(str(data.get("name") or name))
+        except ValueError as e:  # an integer past int's 4300 digits
+            raise SourceError(f"{name}: 'name' is not a name.", _HINT) from e
         if not isinstance(items, list):
             raise SourceError(f"{name}: 'events' must be a list.", _HINT)
         triples = [_event(e, f"{name} event {i}", max_event_chars) for i, e in enumerate(items)]
@@ -201,6 +222,8 @@ def load_trace(
             f"Trace file {path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).",
             _HINT,
         ) from e
+    except ValueError as e:  # an integer past int's 4300 digits
+        raise SourceError(f"Trace file {path} is not valid JSON ({str(e)[:80]}).", _HINT) from e
     except RecursionError as e:
         raise SourceError(f"Trace file {path} nests JSON too deeply to be a trace.", _HINT) from e
     del raw
