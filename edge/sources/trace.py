@@ -13,7 +13,7 @@ when the time is a unix timestamp. Every observation gets its structured
 ``gap_s`` from the session's times (simulated "Day N, H:MM PM" clocks
 included, see `session_seconds`).
 
-Text is made valid UTF-8 as it is read (`_valid`): ``json.loads`` lets a lone
+Text is made valid UTF-8 as it is read (`edge.records.valid_text`): ``json.loads`` lets a lone
 surrogate (``"\\ud800"``) through, and hashing an observation's id or storing
 it would raise on it; the event, its time and the trace's name are repaired
 (U+FFFD), never refused for this.
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import SourceError
-from edge.records import Observation
+from edge.records import Observation, valid_text
 from edge.sources.sentences import parse
 
 # Why these limits, and why constants rather than settings: they bound a file format, not a
@@ -105,14 +105,6 @@ def session_seconds(times: Sequence[str]) -> list[float | None]:
     return out
 
 
-_UNPAIRED = re.compile("[\ud800-\udfff\x00]")
-
-
-def _valid(s: str) -> str:
-    """``s`` with every lone surrogate and NUL replaced by U+FFFD (see the module docstring)."""
-    return _UNPAIRED.sub("\ufffd", s)
-
-
 def _event(item: Any, where: str, max_chars: int = MAX_EVENT_CHARS) -> tuple[str, str, bool | None]:
     if not isinstance(item, dict):
         raise SourceError(f"{where}: expected an object, got {type(item).__name__}.", _HINT)
@@ -134,7 +126,7 @@ def _event(item: Any, where: str, max_chars: int = MAX_EVENT_CHARS) -> tuple[str
     hn = item.get("help_needed")
     if hn is not None and not isinstance(hn, bool):
         raise SourceError(f"{where}: 'help_needed' must be true, false or null.", _HINT)
-    return _valid(text.strip()), _valid(shown), hn
+    return valid_text(text.strip()), valid_text(shown), hn
 
 
 def parse_trace(
@@ -143,11 +135,11 @@ def parse_trace(
     """Parse a trace already loaded from JSON. Raises `SourceError` naming the bad element
     (an event text longer than ``max_event_chars`` included)."""
     extras: list[dict[str, Any]] = []
-    name = _valid(name)
+    name = valid_text(name)
     if isinstance(data, dict) and "events" in data:
         items = data["events"]
         try:
-            name = _valid(str(data.get("name") or name))
+            name = valid_text(str(data.get("name") or name))
         except ValueError as e:  # an integer past int's 4300 digits
             raise SourceError(f"{name}: 'name' is not a name.", _HINT) from e
         if not isinstance(items, list):

@@ -1,4 +1,5 @@
-"""Fixtures of the fault suite: the brokers of tests/relay (reused, not copied) and a hub's broker.
+"""Fixtures of the fault suite: the brokers of tests/relay and the aw-server of tests/sources (reused,
+not copied), and where a hub serves.
 
 ``served``: where a `HubProcess` serves its desktops, parametrised over a real mosquitto
 (``relay.broker = "external"``) and the hub's own embedded amqtt broker (``"embedded"``, started
@@ -15,6 +16,7 @@ import pytest
 from tests.conftest import free_port
 from tests.faults.harness import HubProcess
 from tests.relay.conftest import Mosquitto, mosquitto  # noqa: F401 - the fixture, for this package
+from tests.sources.conftest import aw_server, writer  # noqa: F401 - the fixtures, for this package
 
 
 @dataclass
