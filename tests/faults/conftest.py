@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import free_port
 from tests.faults.harness import HubProcess
 from tests.relay.conftest import Mosquitto, mosquitto  # noqa: F401 - the fixture, for this package
+from tests.relay.test_takeover import house  # noqa: F401 - mosquitto with `proactive broker acl`'s files
 from tests.sources.conftest import aw_server, writer  # noqa: F401 - the fixtures, for this package
 
 
