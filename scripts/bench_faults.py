@@ -41,17 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.mqtt.payloads import MAX_PAYLOAD  # noqa: E402
 from edge.mqtt.topics import KINDS, topic  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.faults.harness import (  # noqa: E402
-    QUIET,
-    SEARCH,
-    Desktop,
-    HubProcess,
-    close,
-    hub_figures,
-    publish,
-    raw_client,
-    wait_for,
-)
+from tests.faults import harness as fh  # noqa: E402
 from tests.faults.test_hostile_payloads import NAMES, ON_THE_WIRE  # noqa: E402
 from tests.relay.conftest import MOSQUITTO, Mosquitto  # noqa: E402
 from tests.relay.test_hostile import HOSTILE, activity, raw  # noqa: E402
@@ -94,7 +84,7 @@ def start_mosquitto(root: Path) -> Mosquitto:
 class Sampler:
     """The hub's VmRSS every ``every`` seconds while running, in MB."""
 
-    def __init__(self, hub: HubProcess, every: float = 0.02) -> None:
+    def __init__(self, hub: fh.HubProcess, every: float = 0.02) -> None:
         self.hub, self.every = hub, every
         self.peak_mb = 0.0
         self._stop = threading.Event()
@@ -119,81 +109,79 @@ class Sampler:
 
 def flood_publisher(port: int, count: int, mb: int) -> None:
     """The flood, in its own process (``--flood-publisher``): ``count`` payloads of ``mb`` MB, QoS 1."""
-    c = raw_client(port, "flood")
+    c = fh.raw_client(port, "flood")
     blob = b"{" + b" " * (mb * 1_000_000) + b"}"
     for _ in range(count):
-        publish(c, topic("alice", "activity"), blob, timeout=60)
-    close(c)
+        fh.publish(c, topic("alice", "activity"), blob, timeout=60)
+    fh.close(c)
 
 
 def payloads_and_flood(
     root: Path, broker: Mosquitto, n_random: int, flood: int, flood_mb: int
 ) -> dict[str, Any]:
-    hub = HubProcess(root / "hub-a", broker.port)
+    hub = fh.HubProcess(root / "hub-a", broker.port)
     hub.start()
-    desk = Desktop(root, "alice", broker.port)
+    desk = fh.Desktop(root, "alice", broker.port)
     crashes, tried = 0, 0
     try:
-        warm = QUIET.format(i="warm")
+        warm = fh.QUIET.format(i="warm")
         desk.send(warm, 0)
         hub.wait_decided([warm], 60, desk.pump)
         time.sleep(1.0)
         idle_mb = hub.rss_kb() / 1024
 
         # hostile payloads
-        attacker = raw_client(broker.port, "attacker")
+        attacker = fh.raw_client(broker.port, "attacker")
         batch = [(t, data) for t, data, _ in HOSTILE.values()]
         batch += [(topic(name, "activity"), raw(activity(desktop=name))) for name in NAMES]
         batch += list(ON_THE_WIRE.values())
         batch += list(mutations(n_random))
         oversized_before = sum(1 for _, data in batch if len(data) > MAX_PAYLOAD)
         for t, data in batch:
-            publish(attacker, t, data)
+            fh.publish(attacker, t, data)
             tried += 1
             if not hub.alive:
                 crashes += 1
                 hub.stop()  # records its exit code
                 hub.start()
-        close(attacker)
-        after = QUIET.format(i="after-payloads")
+        fh.close(attacker)
+        after = fh.QUIET.format(i="after-payloads")
         desk.send(after, 1)
         hub.wait_decided([after], 60, desk.pump)
 
         # six verdicts for one proposal, each under its own id
-        asked = SEARCH.format(q="pandas merge on two columns")
+        asked = fh.SEARCH.format(q="pandas merge on two columns")
         desk.send(asked, 2)
-        wait_for(
+        fh.wait_for(
             lambda: any(p["event"] == asked for p in desk.proposals.values()), 60, "a proposal", desk.pump
         )
         (pid,) = [i for i, p in desk.proposals.items() if p["event"] == asked]
-        voter = raw_client(broker.port, "voter")
+        voter = fh.raw_client(broker.port, "voter")
         for i, verdict in enumerate(["rejected", "accepted", "ignored", "rejected", "accepted", "ignored"]):
             fb = {"schema": 1, "id": f"v{i}", "desktop": "alice", "proposal_id": pid, "verdict": verdict}
-            publish(voter, topic("alice", "feedback"), json.dumps({**fb, "at": time.time()}).encode())
-        close(voter)
+            fh.publish(voter, topic("alice", "feedback"), json.dumps({**fb, "at": time.time()}).encode())
+        fh.close(voter)
 
         # the flood, from another process, while the hub is busy in an LLM call
-        busy = SEARCH.format(q="pandas merge with suffixes")
+        busy = fh.SEARCH.format(q="pandas merge with suffixes")
         desk.send(busy, 3)
         desk.flush()
-        wait_for(lambda: hub.decided(asked) > 0, 60, "the proposal decided", desk.pump)
+        fh.wait_for(lambda: hub.decided(asked) > 0, 60, "the proposal decided", desk.pump)
         idle_mb = min(idle_mb, hub.rss_kb() / 1024)
         t0 = time.monotonic()
         with Sampler(hub) as sampler:
             cmd = [sys.executable, __file__, "--flood-publisher", str(broker.port), str(flood), str(flood_mb)]
             subprocess.run(cmd, check=True, timeout=300)
             flood_s = time.monotonic() - t0
-            last = QUIET.format(i="after-flood")
+            last = fh.QUIET.format(i="after-flood")
             desk.send(last, 4)
             hub.wait_decided([busy, last], 120, desk.pump)
         if not hub.alive:
             crashes += 1
         hub.stop()
     finally:
-        desk.close()
-        if hub.alive:
-            hub.kill9()
-    f = hub_figures(hub.db)
+        fh.tear_down(hub, desk)
+    f = fh.hub_figures(hub.store_file)
     drops = f.inbound.get("proactive-hub-hub", {}).get("drops", {})
     return {
         "payloads_tried": tried,
@@ -217,11 +205,11 @@ def payloads_and_flood(
 
 
 def kill9(root: Path, broker: Mosquitto, events: int, kills: int) -> dict[str, Any]:
-    hub = HubProcess(root / "hub-b", broker.port)
+    hub = fh.HubProcess(root / "hub-b", broker.port)
     hub.start()
-    desk = Desktop(root, "bob", broker.port)
+    desk = fh.Desktop(root, "bob", broker.port)
     sent = [
-        SEARCH.format(q=f"how to merge dataframes, case {i}") if i % 4 == 1 else QUIET.format(i=i)
+        fh.SEARCH.format(q=f"how to merge dataframes, case {i}") if i % 4 == 1 else fh.QUIET.format(i=i)
         for i in range(events)
     ]
     every = max(1, events // (kills + 1))
@@ -230,22 +218,20 @@ def kill9(root: Path, broker: Mosquitto, events: int, kills: int) -> dict[str, A
             desk.send(text, i)
         desk.flush()
         for k in range(1, kills + 1):
-            wait_for(
+            fh.wait_for(
                 lambda k=k: sum(1 for e in sent if hub.decided(e)) >= k * every, 120, "decisions", desk.pump
             )
             online = desk.hub_states.count("online")
             hub.kill9()
             hub.start()
-            wait_for(lambda o=online: desk.hub_states.count("online") > o, 30, "the hub back", desk.pump)
-        last = QUIET.format(i="last")
+            fh.wait_for(lambda o=online: desk.hub_states.count("online") > o, 30, "the hub back", desk.pump)
+        last = fh.QUIET.format(i="last")
         desk.send(last, events)
         hub.wait_decided([last], 120, desk.pump)
         hub.stop()
     finally:
-        desk.close()
-        if hub.alive:
-            hub.kill9()
-    f = hub_figures(hub.db)
+        fh.tear_down(hub, desk)
+    f = fh.hub_figures(hub.store_file)
     stored = [e for e in sent if f.observations.get(e)]
     per_obs: dict[str, set[str]] = {}
     for p in desk.proposals_seen:

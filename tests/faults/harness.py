@@ -82,7 +82,7 @@ class HubProcess:
     _reader: threading.Thread | None = None
 
     @property
-    def db(self) -> Path:
+    def store_file(self) -> Path:
         return self.home / "proactive.db"
 
     @property
@@ -287,6 +287,14 @@ class Desktop:
     def close(self) -> None:
         self.relay.close()
         self.relay.store.close()
+
+
+def tear_down(hub: HubProcess, *desktops: Desktop) -> None:
+    """A case's ``finally``: close the desktops, kill the hub if it still runs."""
+    for d in desktops:
+        d.close()
+    if hub.alive:
+        hub.kill9()
 
 
 def raw_client(

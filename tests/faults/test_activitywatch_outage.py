@@ -20,7 +20,7 @@ import pytest
 
 from edge.store import Store
 from tests.faults.conftest import Served
-from tests.faults.harness import QUIET, Desktop, wait_for
+from tests.faults.harness import QUIET, Desktop, tear_down, wait_for
 from tests.relay.conftest import Mosquitto
 from tests.sources.conftest import AwServer, Writer, at
 
@@ -100,16 +100,14 @@ def test_activitywatch_stopped_frozen_and_back_never_stalls_the_relayed_desktops
         desk.pump(0.05)
         assert hub.stop() == 0
     finally:
-        desk.close()
-        if hub.alive:
-            hub.kill9()
+        tear_down(hub, desk)
 
     err = hub.stderr()
     outages = [line for line in err.splitlines() if "Retrying with backoff" in line]
     assert len(outages) == 2, outages  # once when stopped, once when frozen
     assert "not reachable" in outages[0] and f"did not answer within {TIMEOUT_S:g} s" in outages[1]
     assert "Traceback" not in err
-    store = Store.open(hub.db)
+    store = Store.open(hub.store_file)
     try:
         apps = [o.app for o in store.observations("hubhost")]
         texts = [o.text for o in store.observations("alice")]

@@ -16,7 +16,17 @@ import pytest
 from edge.mqtt.mosquitto import MosquittoFiles
 from edge.mqtt.topics import topic
 from tests.faults.conftest import Served
-from tests.faults.harness import QUIET, SEARCH, Desktop, HubProcess, close, hub_figures, publish, raw_client
+from tests.faults.harness import (
+    QUIET,
+    SEARCH,
+    Desktop,
+    close,
+    hub_figures,
+    publish,
+    raw_client,
+    tear_down,
+    wait_for,
+)
 from tests.relay.conftest import Mosquitto
 from tests.relay.test_takeover import _takeovers
 
@@ -31,11 +41,11 @@ def test_a_desktop_login_cannot_kick_a_running_hub_off(
     files, port, local = house
     pw = files.credentials
     env = {"PROACTIVE_RELAY__USERNAME": "hub", "PROACTIVE_RELAY__PASSWORD": pw["hub"]}
-    hub = HubProcess(tmp_path / "hub", local, env=env)  # the hub's loopback listener, its own user
+    hub = Served("mosquitto", local).hub(tmp_path, env=env)  # the hub's loopback listener, its own user
     hub.start()
     bob = Desktop(tmp_path, "bob", port, username="bob", password=pw["bob"])
     try:
-        bob.pump(0.5)
+        wait_for(lambda: bool(bob.hub_states), 10, "the hub's retained status", bob.pump)
         assert set(bob.hub_states) == {"online"}  # the retained status, once per subscription to it
         # alice, with her own login, asks for the hub's client id, and then for bob's
         assert _takeovers(port, "alice", pw["alice"], "proactive-hub-hub", 20) == 20
@@ -48,10 +58,8 @@ def test_a_desktop_login_cannot_kick_a_running_hub_off(
         assert bob.relay.connects == 1, "bob was kicked off"
         assert hub.stop() == 0
     finally:
-        bob.close()
-        if hub.alive:
-            hub.kill9()
-    assert hub_figures(hub.db).observations == dict.fromkeys(sent, 1)
+        tear_down(hub, bob)
+    assert hub_figures(hub.store_file).observations == dict.fromkeys(sent, 1)
 
 
 def test_a_flood_of_10_mb_payloads_while_the_hub_is_busy(mosquitto: Any, tmp_path: Path) -> None:
@@ -77,10 +85,8 @@ def test_a_flood_of_10_mb_payloads_while_the_hub_is_busy(mosquitto: Any, tmp_pat
         assert hub.stop() == 0
     finally:
         close(flood)
-        desk.close()
-        if hub.alive:
-            hub.kill9()
-    f = hub_figures(hub.db)
+        tear_down(hub, desk)
+    f = hub_figures(hub.store_file)
     assert f.observations == dict.fromkeys([busy, *after], 1)
     drops = f.inbound["proactive-hub-hub"]["drops"]
     assert drops["oversized"] == FLOOD and drops["queue_full"] == 0, drops

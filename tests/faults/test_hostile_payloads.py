@@ -17,7 +17,7 @@ import pytest
 from edge.mqtt.payloads import MAX_PAYLOAD
 from edge.mqtt.topics import topic
 from tests.faults.conftest import Served
-from tests.faults.harness import QUIET, SEARCH, Desktop, close, hub_figures, publish, raw_client
+from tests.faults.harness import QUIET, SEARCH, Desktop, close, hub_figures, publish, raw_client, tear_down
 from tests.relay.test_hostile import BAD_NAMES, HOSTILE, activity, raw
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def test_hostile_messages_on_a_real_broker_leave_the_hub_serving(served: Served,
         hub.wait_decided(good, 60, desk.pump)
         assert hub.decided(REPAIRED.replace("\udc80", "\ufffd")) == 1
         assert hub.stop() == 0
-        inbound = hub_figures(hub.db).inbound["proactive-hub-hub"]  # what `proactive status` shows
+        inbound = hub_figures(hub.store_file).inbound["proactive-hub-hub"]  # what `proactive status` shows
 
         # the store is not poisoned: a restart decides again, LLM and memory included
         hub.start()
@@ -83,11 +83,9 @@ def test_hostile_messages_on_a_real_broker_leave_the_hub_serving(served: Served,
         assert hub.stop() == 0
     finally:
         close(attacker)
-        desk.close()
-        if hub.alive:
-            hub.kill9()
+        tear_down(hub, desk)
 
-    assert hub_figures(hub.db).observations == {
+    assert hub_figures(hub.store_file).observations == {
         REPAIRED.replace("\udc80", "\ufffd"): 1,
         **dict.fromkeys([*good, after], 1),
     }

@@ -25,6 +25,7 @@ from tests.faults.harness import (
     hub_figures,
     publish,
     raw_client,
+    tear_down,
     wait_for,
 )
 
@@ -35,7 +36,7 @@ def assert_each_once(hub: HubProcess, desk: Desktop, sent: list[str]) -> None:
     """Stop the hub (SIGTERM: a clean exit): every event sent was stored exactly once; at most one
     proposal id per observation, in the store and on the desktop (a redelivery carries the same id)."""
     assert hub.stop() == 0, hub.stderr()[-3000:]
-    f = hub_figures(hub.db)
+    f = hub_figures(hub.store_file)
     assert f.observations == {e: 1 for e in sent}, f.observations
     assert all(len(ids) == 1 for ids in f.proposals.values()), f.proposals
     per_obs: dict[str, set[str]] = {}
@@ -85,9 +86,7 @@ def test_kill_9_mid_stream_loses_and_repeats_nothing(served: Served, tmp_path: P
         assert_each_once(hub, desk, [*sent, last])
         assert hub.runs == [-9, 0]
     finally:
-        desk.close()
-        if hub.alive:
-            hub.kill9()
+        tear_down(hub, desk)
 
 
 def test_kill_9_with_a_proposal_pending_and_after_its_verdict(served: Served, tmp_path: Path) -> None:
@@ -122,13 +121,11 @@ def test_kill_9_with_a_proposal_pending_and_after_its_verdict(served: Served, tm
         desk.send(follow, 1)
         hub.wait_decided([follow], 60, desk.pump)
         assert_each_once(hub, desk, [event, follow])
-        f = hub_figures(hub.db)
+        f = hub_figures(hub.store_file)
         assert [pid] in f.proposals.values()
         assert f.statuses[pid] == "accepted" and f.verdicts == {"accepted": 1}
         assert all(n == 1 for n in f.adaptations.values()), f.adaptations
         assert f.results <= 1
         assert hub.runs == [-9, -9, 0]
     finally:
-        desk.close()
-        if hub.alive:
-            hub.kill9()
+        tear_down(hub, desk)
