@@ -156,11 +156,7 @@ def payloads_and_flood(
             lambda: any(p["event"] == asked for p in desk.proposals.values()), 60, "a proposal", desk.pump
         )
         (pid,) = [i for i, p in desk.proposals.items() if p["event"] == asked]
-        voter = fh.raw_client(broker.port, "voter")
-        for i, verdict in enumerate(["rejected", "accepted", "ignored", "rejected", "accepted", "ignored"]):
-            fb = {"schema": 1, "id": f"v{i}", "desktop": "alice", "proposal_id": pid, "verdict": verdict}
-            fh.publish(voter, topic("alice", "feedback"), json.dumps({**fb, "at": time.time()}).encode())
-        fh.close(voter)
+        fh.raw_verdicts(broker.port, "alice", pid, ["rejected", "accepted", "ignored"] * 2)
 
         # the flood, from another process, while the hub is busy in an LLM call
         busy = fh.SEARCH.format(q="pandas merge with suffixes")

@@ -289,6 +289,19 @@ class Desktop:
         self.relay.store.close()
 
 
+def raw_verdicts(port: int, desktop: str, proposal_id: str, verdicts: list[str]) -> None:
+    """Answers to one proposal from a raw client, each under its own message id (as a confused or
+    hostile client sends them: the relay's inbox sees no redelivery)."""
+    c = raw_client(port, "verdicts")
+    try:
+        for i, verdict in enumerate(verdicts):
+            fb = {"schema": 1, "id": f"verdict-{i}", "desktop": desktop, "proposal_id": proposal_id}
+            fb |= {"verdict": verdict, "at": time.time()}
+            publish(c, topic(desktop, "feedback"), json.dumps(fb).encode())
+    finally:
+        close(c)
+
+
 def tear_down(hub: HubProcess, *desktops: Desktop) -> None:
     """A case's ``finally``: close the desktops, kill the hub if it still runs."""
     for d in desktops:

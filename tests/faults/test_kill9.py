@@ -8,23 +8,19 @@ acknowledged to them is theirs to send again when the hub comes back online (`Re
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 
-from edge.mqtt.topics import topic
 from tests.faults.conftest import Served
 from tests.faults.harness import (
     QUIET,
     SEARCH,
     Desktop,
     HubProcess,
-    close,
     hub_figures,
-    publish,
-    raw_client,
+    raw_verdicts,
     tear_down,
     wait_for,
 )
@@ -108,15 +104,7 @@ def test_kill_9_with_a_proposal_pending_and_after_its_verdict(served: Served, tm
         time.sleep(0.3)
         hub.kill9()  # the verdict arrived; the task may be in progress
         restart(hub, desk)
-        # answers under other ids, as a confused or hostile client would send them
-        raw = raw_client(served.port, "verdicts-again")
-        try:
-            for i, verdict in enumerate(["rejected", "ignored", "accepted", "rejected"]):
-                fb = {"schema": 1, "id": f"again-{i}", "desktop": "alice", "proposal_id": pid}
-                fb |= {"verdict": verdict, "at": time.time()}
-                publish(raw, topic("alice", "feedback"), json.dumps(fb).encode())
-        finally:
-            close(raw)
+        raw_verdicts(served.port, "alice", pid, ["rejected", "ignored", "accepted", "rejected"])
         follow = QUIET.format(i=99)  # decided after the verdicts: they were all handled by then
         desk.send(follow, 1)
         hub.wait_decided([follow], 60, desk.pump)
