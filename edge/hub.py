@@ -226,11 +226,15 @@ class Hub:
         previous one handed out), and on the way out, normal or not (Ctrl-C,
         SIGTERM), it is committed only when nothing it handed out is left
         undecided: what is left is read again at the next start, never lost.
+        Relayed activity counts as handled only when its decision starts
+        (`HubLink.deciding`): what is still queued when the hub stops, even
+        by ``kill -9``, its desktop sends again when the hub is back online.
         A local source that hangs costs at most its own timeout per read
         (`ActivityWatchSource`); relayed activity is decided meanwhile. Source
         errors go to ``on_source_error`` (without one they propagate). Returns
         the number of observations decided.
         """
+        _, link, _ = self._serving()
         n = 0
         next_poll = 0.0
         backlog: deque[tuple[bool, Observation]] = deque()  # (read from local_source, observation)
@@ -258,6 +262,8 @@ class Hub:
                         next_poll = time.monotonic() + poll_interval_s
                 if backlog:
                     local, obs = backlog[0]
+                    if not local:
+                        link.deciding(obs)
                     d = self.loop.step(obs)
                     backlog.popleft()
                     local_pending -= local

@@ -8,6 +8,7 @@ These are the shapes every module agrees on. They carry no behaviour beyond
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,6 +22,16 @@ def stable_id(*parts: object) -> str:
     """
     h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8"))
     return h.hexdigest()[:24]
+
+
+_UNPAIRED = re.compile("[\ud800-\udfff\x00]")
+
+
+def valid_text(s: str) -> str:
+    """``s`` as valid UTF-8 text: every lone surrogate and NUL becomes U+FFFD. JSON readers
+    (``json.loads``, requests' ``.json()``) let ``"\\ud800"`` through, and `stable_id`, SQLite and
+    ``.encode()`` refuse it: sources repair text with this as they read it."""
+    return _UNPAIRED.sub("\ufffd", s)
 
 
 def feedback_id(proposal_id: str) -> str:

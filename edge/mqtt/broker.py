@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from amqtt.broker import Broker
@@ -21,6 +22,25 @@ from amqtt.broker import Broker
 from edge.errors import RelayError
 
 log = logging.getLogger(__name__)
+
+
+class _WalkedOverACopy(dict[str, Any]):
+    """amqtt 0.12.1's subscription table (``Broker._subscriptions``), whose walks go over a copy.
+
+    amqtt walks that dict across ``await``s: when a client connects (sending it the retained
+    messages of every subscribed filter) and when it broadcasts. A client subscribing to a new
+    filter meanwhile changes the dict's size, the walk raises ``RuntimeError: dictionary changed
+    size during iteration``, and the connecting client's session dies before its message loop
+    starts: connected, yet deaf and mute (its QoS 1 publishes are acknowledged, then lost). That
+    happens whenever several clients connect at once, as desktops do when the hub restarts.
+    Walking a copy keeps each walk to the filters present when it began.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(dict.keys(self)))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(dict.items(self))
 
 
 class EmbeddedBroker:
@@ -85,6 +105,7 @@ class EmbeddedBroker:
 
         async def _start() -> Any:
             broker = Broker(self.config(), loop=loop)
+            broker._subscriptions = _WalkedOverACopy()  # see the class; still empty before start
             await broker.start()
             return broker
 

@@ -19,6 +19,8 @@ from edge.records import Decision, Observation, observation_to_dict
 
 log = logging.getLogger(__name__)
 
+MAX_UNDECIDED = 10_000
+"""Relayed observations handed out by `HubLink.fetch` and not yet `HubLink.deciding`, at most."""
 RESULT_RESEND_S = 3600.0
 """A result stays in the outbox, to be sent again to a desktop that comes back, this long."""
 
@@ -41,12 +43,28 @@ class HubLink:
         self.on_feedback = on_feedback
         self.desktops: dict[str, dict[str, Any]] = {}
         self._observations: list[Observation] = []
-        relay.subscribe(topic("+", "activity"), self._activity)
+        self._messages: dict[str, str] = {}  # observation id -> its message's id, until `deciding`
+        # An activity counts as seen once the hub starts deciding it, not when it is queued: a hub
+        # killed with observations queued gets them again from their desktops (`Relay.handled`).
+        relay.subscribe(topic("+", "activity"), self._activity, confirm=True)
         relay.subscribe(topic("+", "feedback"), self._feedback)
         relay.subscribe(topic("+", "status"), self._status, dedupe=False)
 
     def _activity(self, desktop: str, kind: str, payload: dict[str, Any]) -> None:
-        self._observations.append(observation_of(payload, desktop))
+        o = observation_of(payload, desktop)
+        self._observations.append(o)
+        self._messages[o.id] = payload["id"]
+        if len(self._messages) > MAX_UNDECIDED:  # a caller that never calls `deciding`
+            self.relay.handled(self._messages.pop(next(iter(self._messages))))
+
+    def deciding(self, obs: Observation) -> None:
+        """The hub starts deciding ``obs`` (from `fetch`): its activity message counts as handled,
+        so a redelivery is a duplicate from now on, across restarts too. Called just before the
+        decision, not after it, so that an observation the decision fails on is not sent again
+        at every restart; the one being decided when the hub is killed is stored, undecided."""
+        msg_id = self._messages.pop(obs.id, None)
+        if msg_id is not None:
+            self.relay.handled(msg_id)
 
     def _feedback(self, desktop: str, kind: str, payload: dict[str, Any]) -> None:
         if self.on_feedback is None:

@@ -358,8 +358,8 @@ def decode(t: str, raw: bytes) -> tuple[str, str, dict[str, Any]]:
         raise PayloadError(f"payload of {len(raw)} bytes is over {MAX_PAYLOAD}")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PayloadError(f"not UTF-8 JSON ({e})") from e
+    except ValueError as e:  # not UTF-8, not JSON, or an integer past int's 4300 digits
+        raise PayloadError(f"not UTF-8 JSON ({str(e)[:160]})") from e
     except RecursionError as e:
         raise PayloadError("JSON nested too deeply") from e
     if not isinstance(data, dict):

@@ -10,6 +10,15 @@ recently and has not expired; receivers drop duplicates by ``id`` (the
 ``relay_inbox`` table), so redelivery is harmless. Malformed payloads are
 dropped with a logged reason and counted.
 
+An id is recorded in the inbox when its message is dispatched, except for a
+subscription made with ``confirm=True``, whose handler only takes the message
+in (the hub's activity: queued to be decided later): its id is recorded when
+the subscriber calls `RelayCore.handled`, and meanwhile a redelivery is a
+duplicate only for this process. So a process killed between taking a
+message in and handling it gets it again from its sender after a restart
+(the sender resends what it sent recently when the receiver comes back
+online), instead of dropping the resend as already seen.
+
 Threads: a transport (paho's network thread) only posts events to the core's
 queue (`RelayCore.post_message`, `post_ack`, `post_connected`); every handler,
 every store write and the outbox run on the thread that calls `Relay.pump`
@@ -86,7 +95,11 @@ class Relay(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    def subscribe(self, topic_filter: str, handler: Handler, dedupe: bool = True) -> None: ...
+    def subscribe(
+        self, topic_filter: str, handler: Handler, dedupe: bool = True, confirm: bool = False
+    ) -> None: ...
+
+    def handled(self, msg_id: str) -> None: ...
 
     def publish(
         self,
@@ -122,6 +135,7 @@ class Subscription:
     topic_filter: str
     handler: Handler
     dedupe: bool
+    confirm: bool = False
 
 
 class RelayCore:
@@ -165,6 +179,7 @@ class RelayCore:
         self.last_drop_at: float | None = None
         self.peak_queued_bytes = 0
         self._events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._unconfirmed: dict[str, str] = {}  # id -> topic: taken in, not yet `handled`
         self._inflight: dict[int, str] = {}
         self._connected = threading.Event()
         self._lock = threading.Lock()  # the counters below are touched by the transport's thread too
@@ -256,9 +271,19 @@ class RelayCore:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def subscribe(self, topic_filter: str, handler: Handler, dedupe: bool = True) -> None:
-        """Register ``handler`` for ``topic_filter`` (before `start`). ``dedupe`` drops repeated ids."""
-        self.subscriptions.append(Subscription(topic_filter, handler, dedupe))
+    def subscribe(
+        self, topic_filter: str, handler: Handler, dedupe: bool = True, confirm: bool = False
+    ) -> None:
+        """Register ``handler`` for ``topic_filter`` (before `start`). ``dedupe`` drops repeated ids;
+        ``confirm``: an id is recorded as seen only when `handled` is called (see the module doc)."""
+        self.subscriptions.append(Subscription(topic_filter, handler, dedupe, confirm))
+
+    def handled(self, msg_id: str) -> None:
+        """A message of a ``confirm`` subscription is handled: record its id, so that a redelivery
+        is a duplicate from now on, after a restart too. Unknown or recorded ids are ignored."""
+        t = self._unconfirmed.pop(msg_id, None)
+        if t is not None:
+            self.inbox.first_time(msg_id, t, self.clock.now())
 
     def publish(
         self,
@@ -409,7 +434,8 @@ class RelayCore:
             self.count_drop("invalid", t, str(e))
             return
         self.received += 1
-        if any(s.dedupe for s in subs) and not self.inbox.first_time(payload["id"], t, self.clock.now()):
+        msg_id = payload["id"]
+        if any(s.dedupe for s in subs) and not self._first_time(msg_id, t, any(s.confirm for s in subs)):
             self.duplicates += 1
             subs = [s for s in subs if not s.dedupe]
         for s in subs:
@@ -417,6 +443,22 @@ class RelayCore:
                 s.handler(desktop, kind, payload)
             except PayloadError as e:
                 self.count_drop("invalid", t, str(e))
+                self.handled(msg_id)
             except Exception as e:  # a handler bug must not take the hub down
                 log.exception("relay %s: handler for %s failed", self.owner, t)
                 self.count_drop("handler", t, f"{type(e).__name__}: {e}"[:300])
+                self.handled(msg_id)
+
+    def _first_time(self, msg_id: str, t: str, confirm: bool) -> bool:
+        """True for an id neither recorded nor waiting for `handled`. With ``confirm`` a new id waits
+        (at most ``max_queue_messages`` of them: past that the oldest is recorded as it is)."""
+        if msg_id in self._unconfirmed:
+            return False
+        if not confirm:
+            return self.inbox.first_time(msg_id, t, self.clock.now())
+        if self.inbox.seen(msg_id):
+            return False
+        self._unconfirmed[msg_id] = t
+        if len(self._unconfirmed) > self.max_queue_messages:
+            self.handled(next(iter(self._unconfirmed)))
+        return True

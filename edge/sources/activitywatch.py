@@ -11,7 +11,8 @@ Contract of `ActivityWatchSource.fetch`:
   a bucket may still be extended by heartbeats: that changes its duration,
   never its key, so its observation keeps its id. With no checkpoint (or an
   unreadable one, logged) the first read looks back ``activitywatch.lookback_s``
-  seconds. An event the server returns malformed is skipped with a log line.
+  seconds. An event the server returns malformed is skipped with a log line;
+  text in an event's data is repaired to valid UTF-8 (`edge.records.valid_text`).
 * Events go through `edge.sources.observe.Observer` (privacy filters first, merging,
   AFK noise); new observations come back in time order with
   ``desktop = settings.desktop`` and ``source = "aw"``.
@@ -50,7 +51,7 @@ import requests
 from edge.clock import Clock
 from edge.config import ActivityWatchSettings, Settings
 from edge.errors import SourceError
-from edge.records import Observation
+from edge.records import Observation, valid_text
 from edge.sources.observe import PENDING, Kind, Observer, ObserverState, RawEvent
 from edge.store import Store
 
@@ -176,7 +177,9 @@ def _event_row(e: Any) -> tuple[datetime, float, dict[str, Any]]:
         ts, dur, data = getattr(e, "timestamp", None), getattr(e, "duration", None), getattr(e, "data", None)
     if ts is None or not isinstance(data, dict):
         raise ValueError("no timestamp or no data")
-    return _parse_ts(ts), max(0.0, _duration_s(dur)), dict(data)
+    # a title with a lone surrogate crashed the store, and the hub at every restart (read again)
+    clean = {k: valid_text(v) if isinstance(v, str) else v for k, v in data.items()}
+    return _parse_ts(ts), max(0.0, _duration_s(dur)), clean
 
 
 class ActivityWatchSource:

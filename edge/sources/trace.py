@@ -13,6 +13,11 @@ when the time is a unix timestamp. Every observation gets its structured
 ``gap_s`` from the session's times (simulated "Day N, H:MM PM" clocks
 included, see `session_seconds`).
 
+Text is made valid UTF-8 as it is read (`edge.records.valid_text`): ``json.loads`` lets a lone
+surrogate (``"\\ud800"``) through, and hashing an observation's id or storing
+it would raise on it; the event, its time and the trace's name are repaired
+(U+FFFD), never refused for this.
+
 Limits (`MAX_TRACE_BYTES`, `MAX_EVENT_CHARS`) refuse a file or an event far
 beyond anything a recorded session holds with a `SourceError` (exit 2) before
 it can take the machine's memory: the file's size is checked before it is
@@ -30,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import SourceError
-from edge.records import Observation
+from edge.records import Observation, valid_text
 from edge.sources.sentences import parse
 
 # Why these limits, and why constants rather than settings: they bound a file format, not a
@@ -114,10 +119,14 @@ def _event(item: Any, where: str, max_chars: int = MAX_EVENT_CHARS) -> tuple[str
         )
     if not isinstance(time, str | int | float):
         raise SourceError(f"{where}: missing 'time'.", _HINT)
+    try:
+        shown = str(time)
+    except ValueError as e:  # an integer past int's 4300 digits
+        raise SourceError(f"{where}: 'time' is not a time.", _HINT) from e
     hn = item.get("help_needed")
     if hn is not None and not isinstance(hn, bool):
         raise SourceError(f"{where}: 'help_needed' must be true, false or null.", _HINT)
-    return text.strip(), str(time), hn
+    return valid_text(text.strip()), valid_text(shown), hn
 
 
 def parse_trace(
@@ -126,9 +135,13 @@ def parse_trace(
     """Parse a trace already loaded from JSON. Raises `SourceError` naming the bad element
     (an event text longer than ``max_event_chars`` included)."""
     extras: list[dict[str, Any]] = []
+    name = valid_text(name)
     if isinstance(data, dict) and "events" in data:
         items = data["events"]
-        name = str(data.get("name") or name)
+        try:
+            name = valid_text(str(data.get("name") or name))
+        except ValueError as e:  # an integer past int's 4300 digits
+            raise SourceError(f"{name}: 'name' is not a name.", _HINT) from e
         if not isinstance(items, list):
             raise SourceError(f"{name}: 'events' must be a list.", _HINT)
         triples = [_event(e, f"{name} event {i}", max_event_chars) for i, e in enumerate(items)]
@@ -201,6 +214,8 @@ def load_trace(
             f"Trace file {path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).",
             _HINT,
         ) from e
+    except ValueError as e:  # an integer past int's 4300 digits
+        raise SourceError(f"Trace file {path} is not valid JSON ({str(e)[:80]}).", _HINT) from e
     except RecursionError as e:
         raise SourceError(f"Trace file {path} nests JSON too deeply to be a trace.", _HINT) from e
     del raw

@@ -104,7 +104,16 @@ class Inbox:
         self.db = store.db
         self.owner = owner
 
+    def seen(self, msg_id: str) -> bool:
+        """True when ``msg_id`` was recorded (by `first_time`)."""
+        return bool(
+            self.db.execute(
+                "select 1 from relay_inbox where owner = ? and id = ?", [self.owner, msg_id]
+            ).fetchone()
+        )
+
     def first_time(self, msg_id: str, t: str, now: float) -> bool:
+        """Record ``msg_id``; True when it was not recorded before."""
         cur = self.db.execute(
             "insert or ignore into relay_inbox (owner, id, topic, received_at) values (?, ?, ?, ?)",
             [self.owner, msg_id, t, now],
