@@ -4,11 +4,22 @@
     .venv/bin/python scripts/bench_loop.py            # every bundled trace, table
     .venv/bin/python scripts/bench_loop.py --json     # one JSON object on stdout
     .venv/bin/python scripts/bench_loop.py --quick    # one trace, 6 events (< 1 minute)
+    .venv/bin/python scripts/bench_loop.py --compare  # also the stock llama.cpp calls, same run
 
 Reports per-event latency p50/p95 (all events, and split by whether the LLM
 ran), LLM calls, proposals, model load time and peak RSS of this process. One
 model is loaded once and shared across traces, as in the hub. ``--no-trigger``
 runs the LLM on every event (the old behaviour, for comparison).
+
+The LLM's prompt-prefix cache and lazy grammar check (``llm.prefix_cache``,
+``llm.lazy_grammar``) are on unless ``--no-prefix-cache`` / ``--no-lazy-grammar``.
+``--compare`` loads a second model with both off ("before") and replays every
+trace through both, alternating which goes first so that a busy machine slows
+both alike; it reports the before figures under ``before`` and how many LLM
+events gave the same response both ways (``same_response``). A replay runs
+only the phrase prompt, so llama.cpp's own reuse of the previous prompt's
+tokens already skips the constant prefix; ``--between`` runs another prompt
+after each LLM event (untimed), as the memory and the feedback do in a hub.
 """
 
 from __future__ import annotations
@@ -21,15 +32,18 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.bench.replay import replay_each  # noqa: E402
-from edge.config import load_settings  # noqa: E402
-from edge.llm import make_llm  # noqa: E402
-from edge.sources.trace import load_trace, trace_files  # noqa: E402
+from edge.config import Settings, load_settings  # noqa: E402
+from edge.llm import LLM, make_llm  # noqa: E402
+from edge.memory.importance import POIGNANCY_SCHEMA, poignancy_messages  # noqa: E402
+from edge.records import Decision  # noqa: E402
+from edge.sources.trace import Trace, load_trace, trace_files  # noqa: E402
 
 DEFAULT_TRACES = ROOT / "edge" / "data" / "proactivebench" / "traces"
 
@@ -41,6 +55,80 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+class Run:
+    """One LLM configuration's model and the decisions it gave, trace by trace."""
+
+    def __init__(self, settings: Settings) -> None:
+        t0 = time.perf_counter()
+        self.llm: LLM = make_llm(settings.llm)
+        self.load_s = time.perf_counter() - t0
+        self.decisions: list[list[Decision]] = []
+        self.wall_s = 0.0
+
+    def replay(
+        self, trace: Trace, settings: Settings, use_gate: bool, max_events: int | None, between: bool
+    ) -> None:
+        def other_prompt(d: Decision) -> None:  # after the event's (timed) step, as memory or feedback
+            if d.llm_called:
+                stats = getattr(self.llm, "stats", None)
+                before = replace(stats) if stats is not None else None
+                self.llm.chat_json(poignancy_messages(d.observation.text), POIGNANCY_SCHEMA, max_tokens=12)
+                if stats is not None and before is not None:  # count the loop's own calls only
+                    for f in fields(stats):
+                        setattr(stats, f.name, getattr(before, f.name))
+
+        t0 = time.perf_counter()
+        self.decisions += replay_each(
+            [trace],
+            settings,
+            self.llm,
+            use_gate=use_gate,
+            max_events=max_events,
+            on_decision=other_prompt if between else None,
+        )
+        self.wall_s += time.perf_counter() - t0
+
+    def figures(self) -> dict[str, object]:
+        lat_all = [d.latency_ms for ds in self.decisions for d in ds]
+        lat_llm = [d.latency_ms for ds in self.decisions for d in ds if d.llm_called]
+        lat_quiet = [d.latency_ms for ds in self.decisions for d in ds if not d.llm_called]
+        llm_settings = getattr(self.llm, "settings", None)
+        stats = getattr(self.llm, "stats", None)
+        states = getattr(self.llm, "prefix_states", None)
+        return {
+            "prefix_cache": bool(getattr(llm_settings, "prefix_cache", False)),
+            "lazy_grammar": bool(getattr(llm_settings, "lazy_grammar", False)),
+            "events": len(lat_all),
+            "llm_calls": len(lat_llm),
+            "proposals": sum(d.proposed for ds in self.decisions for d in ds),
+            "p50_latency_ms": pct(lat_all, 0.5),
+            "p95_latency_ms": pct(lat_all, 0.95),
+            "mean_latency_ms": statistics.fmean(lat_all) if lat_all else None,
+            "p50_llm_event_ms": pct(lat_llm, 0.5),
+            "p95_llm_event_ms": pct(lat_llm, 0.95),
+            "p50_silent_event_ms": pct(lat_quiet, 0.5),
+            "p95_silent_event_ms": pct(lat_quiet, 0.95),
+            # the loop's LLM calls: prompt tokens as rendered, those llama.cpp evaluated, generated
+            "prompt_tokens_per_call": stats and round(stats.prompt_tokens / max(stats.calls, 1), 1),
+            "evaluated_tokens_per_call": stats and round(stats.evaluated_tokens / max(stats.calls, 1), 1),
+            "generated_tokens_per_call": stats and round(stats.generated_tokens / max(stats.calls, 1), 1),
+            "prefix_states": len(states) if states is not None else 0,
+            "prefix_state_bytes": states.nbytes if states is not None else 0,
+            "prefix_hits": states.hits if states is not None else 0,
+            "model_load_s": round(self.load_s, 3),
+            "wall_s": round(self.wall_s, 1),
+        }
+
+
+def same_responses(a: Run, b: Run) -> tuple[int, int]:
+    """(LLM events that gave the same response in both runs, LLM events of ``a``)."""
+    pairs = [
+        (x, y) for xs, ys in zip(a.decisions, b.decisions, strict=True) for x, y in zip(xs, ys, strict=True)
+    ]
+    llm = [(x, y) for x, y in pairs if x.llm_called]
+    return sum(x.response == y.response and y.llm_called for x, y in llm), len(llm)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", type=Path, default=DEFAULT_TRACES, help="folder of trace .json files")
@@ -48,6 +136,15 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="one trace, 6 events")
     ap.add_argument("--no-trigger", action="store_true", help="call the LLM on every event")
     ap.add_argument("--no-gate", action="store_true", help="no reward model ranking the tasks")
+    ap.add_argument("--no-prefix-cache", action="store_true", help="llm.prefix_cache = false")
+    ap.add_argument("--no-lazy-grammar", action="store_true", help="llm.lazy_grammar = false")
+    ap.add_argument("--compare", action="store_true", help="also replay with both off, same run")
+    ap.add_argument(
+        "--between",
+        action="store_true",
+        help="after each LLM event run another prompt (the memory's importance rating), as a hub with "
+        "memory and feedback does; not counted in the event's latency",
+    )
     args = ap.parse_args()
 
     files = trace_files(args.traces)
@@ -56,49 +153,50 @@ def main() -> int:
         files, max_events = files[:1], 6
     settings = load_settings()
     settings.trigger.enabled = not args.no_trigger
-    t0 = time.perf_counter()
-    llm = make_llm(settings.llm)
-    load_s = time.perf_counter() - t0
+    settings.llm.prefix_cache = settings.llm.prefix_cache and not args.no_prefix_cache
+    settings.llm.lazy_grammar = settings.llm.lazy_grammar and not args.no_lazy_grammar
+    run = Run(settings)
+    before: Run | None = None
+    if args.compare:
+        stock = settings.model_copy(deep=True)
+        stock.llm.prefix_cache = stock.llm.lazy_grammar = False
+        before = Run(stock)
 
-    lat_all: list[float] = []
-    lat_llm: list[float] = []
-    lat_quiet: list[float] = []
-    proposals = 0
     wall0 = time.perf_counter()
-    traces = [load_trace(f) for f in files]
-    replays = replay_each(traces, settings, llm, use_gate=not args.no_gate, max_events=max_events)
-    for f, decisions in zip(files, replays, strict=True):
-        for d in decisions:
-            lat_all.append(d.latency_ms)
-            (lat_llm if d.llm_called else lat_quiet).append(d.latency_ms)
-            proposals += d.proposed
+    for i, f in enumerate(files):
+        trace = load_trace(f)
+        order = [run] if before is None else [run, before] if i % 2 else [before, run]
+        for r in order:
+            r.replay(trace, settings, not args.no_gate, max_events, args.between)
         if not args.json:
-            print(f"  {f.name}: {len(decisions)} events", file=sys.stderr)
+            print(f"  {f.name}: {len(run.decisions[-1])} events", file=sys.stderr)
     wall = time.perf_counter() - wall0
-    llm.close()
 
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {
+    result: dict[str, object] = {
         "benchmark": "loop",
         "traces": len(files),
-        "events": len(lat_all),
         "trigger": not args.no_trigger,
         "gate": not args.no_gate,  # a hub with the gate on has one or failed to start
-        "llm_calls": len(lat_llm),
-        "proposals": proposals,
-        "p50_latency_ms": pct(lat_all, 0.5),
-        "p95_latency_ms": pct(lat_all, 0.95),
-        "mean_latency_ms": statistics.fmean(lat_all) if lat_all else None,
-        "p50_llm_event_ms": pct(lat_llm, 0.5),
-        "p95_llm_event_ms": pct(lat_llm, 0.95),
-        "p50_silent_event_ms": pct(lat_quiet, 0.5),
-        "p95_silent_event_ms": pct(lat_quiet, 0.95),
-        "model": getattr(llm, "name", "?"),
-        "model_load_s": round(load_s, 3),
-        "wall_s": round(wall, 1),
-        "peak_rss_mb": round(peak_rss_mb, 1),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "other_prompts_between": args.between,
+        **run.figures(),
+        "model": getattr(run.llm, "name", "?"),
     }
+    if before is not None:
+        result["before"] = before.figures()
+        same, n = same_responses(before, run)
+        result["same_response"] = f"{same}/{n}"
+    run.llm.close()
+    if before is not None:
+        before.llm.close()
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.update(
+        {
+            "wall_s": round(wall, 1),
+            "peak_rss_mb": round(peak_rss_mb, 1),
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        }
+    )
     if args.json:
         print(json.dumps(result))
     else:
