@@ -40,6 +40,11 @@ from llama_cpp import Llama  # noqa: E402
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # A shorter constant prefix is not worth a saved state (a memory prompt's system line).
 MIN_PREFIX_TOKENS = 64
+# Prefixes end on a multiple of this many tokens. llama.cpp's repacked CPU kernels (Q4_0, Q4_K, IQ4_NL
+# weights) multiply rows in groups of 4 or 8 counted from the start of a batch and the leftover rows one by
+# one, in another order: a prefix that ends inside a group would make the rest of the prompt differ in its
+# last bits from a single-batch evaluation of it, and so, at times, the output.
+PREFIX_ALIGN = 16
 
 
 class Message(TypedDict):
@@ -499,6 +504,11 @@ class LlamaCppLLM:
         self.stats.generated_tokens += int(out["usage"]["completion_tokens"])
         return str(out["choices"][0]["message"]["content"] or "")
 
+    def forget(self) -> None:
+        """Drop the KV cache: the next call evaluates its whole prompt (the saved prefix states stay)."""
+        if self._llm is not None:
+            self._llm.reset()
+
     def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         """The tokens the chat format makes of ``messages`` (nothing is evaluated)."""
         self._llm.probe = True
@@ -529,6 +539,7 @@ class LlamaCppLLM:
         a = self._prompt_tokens([*head, {"role": role, "content": "0"}])
         b = self._prompt_tokens([*head, {"role": role, "content": "1"}])
         n = Llama.longest_token_prefix(a, b)
+        n -= n % PREFIX_ALIGN
         prefix = tuple(a[:n]) if n >= MIN_PREFIX_TOKENS else None
         self._prefixes[key] = prefix
         while len(self._prefixes) > 32:
