@@ -19,7 +19,7 @@ import struct
 import urllib.error
 import urllib.request
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,18 +272,6 @@ def _parse_json(text: str, name: str) -> dict[str, Any]:
     return value
 
 
-@dataclass
-class LLMStats:
-    """What a `LlamaCppLLM` has done since it was loaded (for benchmarks and the dashboard)."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    """Tokens of the prompts, as rendered."""
-    evaluated_tokens: int = 0
-    """Prompt tokens llama.cpp evaluated (the rest came from the KV cache)."""
-    generated_tokens: int = 0
-
-
 class PrefixStates:
     """Saved llama.cpp context states of constant prompt prefixes, keyed by their tokens.
 
@@ -478,7 +466,9 @@ class LlamaCppLLM:
             self._llm.states = self.prefix_states
         # the prefix tokens of each run of leading turns seen, by hash (None: too short to keep)
         self._prefixes: OrderedDict[str, tuple[int, ...] | None] = OrderedDict()
-        self.stats = LLMStats()
+        # since loading: "calls", their "prompt_tokens" as rendered, the "evaluated_tokens" llama.cpp had to
+        # evaluate (the rest came from the KV cache) and the "generated_tokens"
+        self.stats: Counter[str] = Counter()
 
     def _complete(self, messages: Sequence[Message], max_tokens: int | None, **kw: Any) -> str:
         if self._llm is None:
@@ -497,11 +487,13 @@ class LlamaCppLLM:
             raise ModelError(f"{self.name} failed: {e}", "Raise llm.n_ctx or shorten the prompt.") from e
         finally:
             self._llm.prefix = None
-        perf = llama_cpp.llama_perf_context(self._llm.ctx)
-        self.stats.calls += 1
-        self.stats.prompt_tokens += int(out["usage"]["prompt_tokens"])
-        self.stats.evaluated_tokens += int(perf.n_p_eval)
-        self.stats.generated_tokens += int(out["usage"]["completion_tokens"])
+        usage = out["usage"]
+        self.stats.update(
+            calls=1,
+            prompt_tokens=int(usage["prompt_tokens"]),
+            evaluated_tokens=int(llama_cpp.llama_perf_context(self._llm.ctx).n_p_eval),
+            generated_tokens=int(usage["completion_tokens"]),
+        )
         return str(out["choices"][0]["message"]["content"] or "")
 
     def forget(self) -> None:

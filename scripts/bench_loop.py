@@ -32,7 +32,7 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import fields, replace
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,12 +70,11 @@ class Run:
     ) -> None:
         def other_prompt(d: Decision) -> None:  # after the event's (timed) step, as memory or feedback
             if d.llm_called:
-                stats = getattr(self.llm, "stats", None)
-                before = replace(stats) if stats is not None else None
+                stats = getattr(self.llm, "stats", Counter())
+                before = Counter(stats)
                 self.llm.chat_json(poignancy_messages(d.observation.text), POIGNANCY_SCHEMA, max_tokens=12)
-                if stats is not None and before is not None:  # count the loop's own calls only
-                    for f in fields(stats):
-                        setattr(stats, f.name, getattr(before, f.name))
+                stats.clear()  # count the loop's own calls only
+                stats.update(before)
 
         t0 = time.perf_counter()
         self.decisions += replay_each(
@@ -93,7 +92,8 @@ class Run:
         lat_llm = [d.latency_ms for ds in self.decisions for d in ds if d.llm_called]
         lat_quiet = [d.latency_ms for ds in self.decisions for d in ds if not d.llm_called]
         llm_settings = getattr(self.llm, "settings", None)
-        stats = getattr(self.llm, "stats", None)
+        stats = getattr(self.llm, "stats", Counter())
+        calls = max(stats["calls"], 1)
         states = getattr(self.llm, "prefix_states", None)
         return {
             "prefix_cache": bool(getattr(llm_settings, "prefix_cache", False)),
@@ -109,9 +109,9 @@ class Run:
             "p50_silent_event_ms": pct(lat_quiet, 0.5),
             "p95_silent_event_ms": pct(lat_quiet, 0.95),
             # the loop's LLM calls: prompt tokens as rendered, those llama.cpp evaluated, generated
-            "prompt_tokens_per_call": stats and round(stats.prompt_tokens / max(stats.calls, 1), 1),
-            "evaluated_tokens_per_call": stats and round(stats.evaluated_tokens / max(stats.calls, 1), 1),
-            "generated_tokens_per_call": stats and round(stats.generated_tokens / max(stats.calls, 1), 1),
+            "prompt_tokens_per_call": round(stats["prompt_tokens"] / calls, 1),
+            "evaluated_tokens_per_call": round(stats["evaluated_tokens"] / calls, 1),
+            "generated_tokens_per_call": round(stats["generated_tokens"] / calls, 1),
             "prefix_states": len(states) if states is not None else 0,
             "prefix_state_bytes": states.nbytes if states is not None else 0,
             "prefix_hits": states.hits if states is not None else 0,

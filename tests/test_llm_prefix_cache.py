@@ -66,13 +66,13 @@ def test_same_output_as_a_fresh_stock_evaluation_with_other_prompts_in_between(
         # what the memory and the feedback ask in between: llama.cpp's own reuse of the last prompt is gone
         cached.chat_json(poignancy_messages(f"The user saves draft {i}."), POIGNANCY_SCHEMA, max_tokens=12)
         cached.chat(answer_messages("What is the user doing?", ["The user writes."], None), max_tokens=16)
-        before = cached.stats.evaluated_tokens
+        before = cached.stats["evaluated_tokens"]
         got = cached.chat_json(messages, schema)
-        evaluated["cached"] += cached.stats.evaluated_tokens - before
+        evaluated["cached"] += cached.stats["evaluated_tokens"] - before
         stock.forget()  # a fresh evaluation of the whole prompt
-        before = stock.stats.evaluated_tokens
+        before = stock.stats["evaluated_tokens"]
         want = stock.chat_json(messages, schema)
-        evaluated["stock"] += stock.stats.evaluated_tokens - before
+        evaluated["stock"] += stock.stats["evaluated_tokens"] - before
         assert got == want, f"prompt {i}"
     states = cached.prefix_states
     assert states is not None
