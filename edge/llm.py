@@ -293,6 +293,9 @@ class PrefixStates:
     def __len__(self) -> int:
         return len(self._states)
 
+    def clear(self) -> None:
+        self._states.clear()
+
     def get(self, prefix: tuple[int, ...]) -> bytearray | None:
         state = self._states.get(prefix)
         if state is None:
@@ -555,6 +558,8 @@ class LlamaCppLLM:
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+        if self.prefix_states is not None:
+            self.prefix_states.clear()
 
 
 class _HTTPStatusError(ModelError):

@@ -113,3 +113,5 @@ def test_prefix_states_are_bounded_in_bytes_least_recently_used_first() -> None:
     assert states.nbytes == 80 and len(states) == 2 and (states.hits, states.misses) == (3, 1)
     states.put((4,), bytearray(101))  # larger than the bound: not kept, nothing evicted for it
     assert states.get((4,)) is None and len(states) == 2
+    states.clear()  # what LlamaCppLLM.close() does
+    assert states.nbytes == 0 and states.get((1,)) is None
