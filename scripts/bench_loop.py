@@ -16,7 +16,9 @@ The LLM's prompt-prefix cache and lazy grammar check (``llm.prefix_cache``,
 ``--compare`` loads a second model with both off ("before") and replays every
 trace through both, alternating which goes first so that a busy machine slows
 both alike; it reports the before figures under ``before`` and how many LLM
-events gave the same response both ways (``same_response``). A replay runs
+events gave the same response both ways (``same_response``; and among the
+events whose prompt was the same both ways, ``same_response_for_same_prompt``:
+the memory's recency follows the wall clock, so a prompt may differ). A replay runs
 only the phrase prompt, so llama.cpp's own reuse of the previous prompt's
 tokens already skips the constant prefix; ``--between`` runs another prompt
 after each LLM event (untimed), as the memory and the feedback do in a hub.
@@ -33,14 +35,16 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.bench.replay import replay_each  # noqa: E402
 from edge.config import Settings, load_settings  # noqa: E402
-from edge.llm import LLM, make_llm  # noqa: E402
+from edge.llm import LLM, Message, make_llm  # noqa: E402
 from edge.memory.importance import POIGNANCY_SCHEMA, poignancy_messages  # noqa: E402
 from edge.records import Decision  # noqa: E402
 from edge.sources.trace import Trace, load_trace, trace_files  # noqa: E402
@@ -55,21 +59,49 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+class Recorder:
+    """An `LLM` that passes every call on and keeps the last prompt (which events had the same prompt)."""
+
+    def __init__(self, llm: LLM) -> None:
+        self.inner = llm
+        self.name = llm.name
+        self.last = ""
+
+    def __getattr__(self, name: str) -> Any:  # count_tokens, stats, settings, prefix_states
+        return getattr(self.inner, name)
+
+    def chat(self, messages: Sequence[Message], max_tokens: int | None = None) -> str:
+        self.last = json.dumps(messages)
+        return self.inner.chat(messages, max_tokens)
+
+    def chat_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        self.last = json.dumps(messages)
+        return self.inner.chat_json(messages, schema, max_tokens)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class Run:
-    """One LLM configuration's model and the decisions it gave, trace by trace."""
+    """One LLM configuration's model and the decisions it gave, trace by trace (and the LLM's prompts)."""
 
     def __init__(self, settings: Settings) -> None:
         t0 = time.perf_counter()
-        self.llm: LLM = make_llm(settings.llm)
+        self.llm = Recorder(make_llm(settings.llm))
         self.load_s = time.perf_counter() - t0
         self.decisions: list[list[Decision]] = []
+        self.prompts: list[str] = []  # of each event whose LLM ran, in order
         self.wall_s = 0.0
 
     def replay(
         self, trace: Trace, settings: Settings, use_gate: bool, max_events: int | None, between: bool
     ) -> None:
-        def other_prompt(d: Decision) -> None:  # after the event's (timed) step, as memory or feedback
+        def after_step(d: Decision) -> None:
             if d.llm_called:
+                self.prompts.append(self.llm.last)  # the agent's call is the step's last one
+            if between and d.llm_called:  # another prompt, as memory or feedback ask (untimed)
                 stats = getattr(self.llm, "stats", Counter())
                 before = Counter(stats)
                 self.llm.chat_json(poignancy_messages(d.observation.text), POIGNANCY_SCHEMA, max_tokens=12)
@@ -83,7 +115,7 @@ class Run:
             self.llm,
             use_gate=use_gate,
             max_events=max_events,
-            on_decision=other_prompt if between else None,
+            on_decision=after_step,
         )
         self.wall_s += time.perf_counter() - t0
 
@@ -120,13 +152,25 @@ class Run:
         }
 
 
-def same_responses(a: Run, b: Run) -> tuple[int, int]:
-    """(LLM events that gave the same response in both runs, LLM events of ``a``)."""
-    pairs = [
-        (x, y) for xs, ys in zip(a.decisions, b.decisions, strict=True) for x, y in zip(xs, ys, strict=True)
-    ]
-    llm = [(x, y) for x, y in pairs if x.llm_called]
-    return sum(x.response == y.response and y.llm_called for x, y in llm), len(llm)
+def same_responses(a: Run, b: Run) -> dict[str, str]:
+    """How many of ``a``'s LLM events gave ``b``'s response: all, and those whose prompt was the same.
+
+    A prompt can differ between runs (the memory's recency follows the wall clock; a different
+    earlier proposal changes what the memory and the repeat checks see); the same prompt must give
+    the same response.
+    """
+    x = [d for ds in a.decisions for d in ds if d.llm_called]
+    y = [d for ds in b.decisions for d in ds if d.llm_called]
+    if len(x) != len(y):
+        return {"same_response": f"LLM called for {len(x)} vs {len(y)} events"}
+    same = [dx.response == dy.response for dx, dy in zip(x, y, strict=True)]
+    same_prompt = [pa == pb for pa, pb in zip(a.prompts, b.prompts, strict=True)]
+    kept = [s for s, p in zip(same, same_prompt, strict=True) if p]
+    return {
+        "same_response": f"{sum(same)}/{len(same)}",
+        "same_prompt": f"{sum(same_prompt)}/{len(same_prompt)}",
+        "same_response_for_same_prompt": f"{sum(kept)}/{len(kept)}",
+    }
 
 
 def main() -> int:
@@ -183,8 +227,7 @@ def main() -> int:
     }
     if before is not None:
         result["before"] = before.figures()
-        same, n = same_responses(before, run)
-        result["same_response"] = f"{same}/{n}"
+        result.update(same_responses(before, run))
     run.llm.close()
     if before is not None:
         before.llm.close()
