@@ -56,6 +56,12 @@ class LLMSettings(_Section):
     """Sampling seed, for repeatable output."""
     max_tokens: int = Field(256, ge=16)
     """Upper bound on generated tokens per call (a response needs ~160)."""
+    prefix_cache: bool = True
+    """llama_cpp: keep each prompt's constant prefix in memory as a KV state (same output, less work)."""
+    lazy_grammar: bool = True
+    """llama_cpp, temperature 0: check the JSON grammar on the greedy token only (same output, faster)."""
+    prefix_cache_mb: int = Field(64, ge=1)
+    """llama_cpp: memory bound of the saved prefix states (the phrase prompt's: ~8 MB, embedded model)."""
     endpoint: str = "http://127.0.0.1:8080/v1"
     """Base URL for backend = openai."""
     api_key: str = ""

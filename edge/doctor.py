@@ -25,6 +25,7 @@ from typing import Any
 
 from edge.config import Settings, data_dir
 from edge.errors import ConfigError, EdgeError
+from edge.gguf import model_info
 from edge.llm import resolve_model_path
 from edge.mqtt.client import probe_broker
 from edge.reward import OnnxRewardModel
@@ -44,14 +45,40 @@ class Check:
 
 
 def check_model(settings: Settings) -> Check:
+    """The GGUF's architecture, size, context length and chat template, read from its header (no load).
+
+    Fails when the file is missing or not a GGUF, and when the model has no chat
+    template and ``llm.chat_format`` is unset (a base model: llama.cpp would fall
+    back to the llama-2 format); the hint names the format to set when known.
+    """
     if settings.llm.backend == "openai":
         return check_endpoint(settings)
     try:
-        path = resolve_model_path(settings.llm)
+        info = model_info(resolve_model_path(settings.llm))
     except EdgeError as e:
         return Check("model", False, e.msg, e.hint)
-    size = path.stat().st_size / 1e6
-    return Check("model", True, f"{path} ({size:.0f} MB)")
+    ctx = f"context {info.context_length} tokens" if info.context_length else "context length unknown"
+    size = f"{info.size_bytes / 1e6:.0f} MB"
+    about = f"{info.path} ({info.name}: {info.architecture}, {info.quantization}, {size}, {ctx}"
+    fmt = settings.llm.chat_format
+    if fmt:
+        where = "the GGUF's template is not used" if info.chat_template else "the GGUF has no template"
+        return Check("model", True, f"{about}, chat format {fmt!r} from llm.chat_format; {where})")
+    if info.chat_template:
+        return Check("model", True, f"{about}, chat template from the GGUF)")
+    suggested = info.suggested_chat_format()
+    hint = (
+        f'Set llm.chat_format = "{suggested}" (the chat format of the {info.architecture} family).'
+        if suggested
+        else 'Set llm.chat_format to the chat format the model was trained with (e.g. "chatml", "gemma").'
+    )
+    return Check(
+        "model",
+        False,
+        f"{about}) has no chat template and llm.chat_format is not set: prompts would be "
+        "formatted as llama-2 chat, which this model does not know (a base model?).",
+        hint,
+    )
 
 
 def check_endpoint(settings: Settings) -> Check:

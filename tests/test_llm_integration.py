@@ -50,4 +50,3 @@ def test_not_a_gguf_is_a_model_error(tmp_path) -> None:  # type: ignore[no-untyp
     bad.write_bytes(b"GGUF but not really" * 10)
     with pytest.raises(ModelError, match="Cannot load"):
         LlamaCppLLM(LLMSettings(model_path=bad))
-

@@ -143,9 +143,7 @@ def _loop_metrics(
 
 def _print_timing(result: dict[str, Any], traces: list[Any]) -> None:
     events = sum(o.help_needed is not None for t in traces for o in t.observations)
-    click.echo(
-        f"{len(traces)} traces, {events} labelled events; trigger model: {result['trigger_model']}"
-    )
+    click.echo(f"{len(traces)} traces, {events} labelled events; trigger model: {result['trigger_model']}")
     rows = dict(result.get("rows") or {})
     if "f1" in result and "loop" not in rows:
         rows["loop"] = result

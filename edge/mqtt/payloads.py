@@ -7,7 +7,7 @@ against its topic kind's model (`MODELS`) before anything is stored or
 queued: strict types (``true`` is not 1, ``"abc"`` or ``[1, 2]`` no time,
 ``"yes"`` no boolean), finite numbers, bounded lengths, a desktop name that
 follows the rule in the topic and the payload. Free text is repaired to valid
-UTF-8 (a lone surrogate becomes U+FFFD, `clean_text`); ids and names with one
+UTF-8 (a lone surrogate becomes U+FFFD, `valid_text`); ids and names with one
 are refused. A payload that fails raises `PayloadError` (`TopicNameError` for
 the topic's name), whose message names the field and the reason; the relay
 drops it with that reason in one log line and counts it.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -50,6 +49,7 @@ from edge.records import (
     observation_from_dict,
     observation_to_dict,
     stable_id,
+    valid_text,
 )
 
 log = logging.getLogger(__name__)
@@ -164,15 +164,6 @@ KEY_MAX = 1024
 TIME_MAX = 1e11
 """Unix times (and seconds) are finite, >= 0 and below this (year 5138)."""
 
-_UNPAIRED = re.compile("[\ud800-\udfff\x00]")
-
-
-def clean_text(s: str) -> str:
-    """``s`` as valid UTF-8 text: every lone surrogate (``"\\ud800"``, which ``json.loads`` lets through
-    and ``.encode()`` refuses) and every NUL becomes U+FFFD. Free text is repaired, never refused for
-    this; identifiers and names are refused instead (their pattern admits neither)."""
-    return _UNPAIRED.sub("\ufffd", s)
-
 
 def _not_blank(s: str) -> str:
     if not s.strip():
@@ -196,13 +187,13 @@ def _flat(value: Any) -> Any:
     """A lenient part (an activity, an anchor) made safe to read: only its top level is ever used, so
     a nested container is emptied (still the wrong type, so still reported) and strings are cleaned."""
     if isinstance(value, dict):
-        return {clean_text(str(k)): _flat_scalar(v) for k, v in value.items()}
+        return {valid_text(str(k)): _flat_scalar(v) for k, v in value.items()}
     return _flat_scalar(value)
 
 
 def _flat_scalar(value: Any) -> Any:
     if isinstance(value, str):
-        return clean_text(value[: 4 * SHORT_MAX])
+        return valid_text(value[: 4 * SHORT_MAX])
     if isinstance(value, dict | list):
         return type(value)()
     return value
@@ -219,7 +210,7 @@ def _text(max_length: int) -> StringConstraints:
 
 
 def _clean_str(value: Any) -> Any:
-    return clean_text(value) if isinstance(value, str) else value
+    return valid_text(value) if isinstance(value, str) else value
 
 
 _Clean = BeforeValidator(_clean_str)  # before the str check: pydantic refuses a lone surrogate itself
@@ -234,7 +225,7 @@ RequiredShort = Annotated[str, _text(SHORT_MAX), _Clean, _Required]
 Key = Annotated[str, _text(KEY_MAX), _Clean]
 Kind = Annotated[str, _text(32), _Clean, _Required]
 PeerName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_peer_name)]
-"""Free text is cleaned (`clean_text`) and bounded; a required one may not be blank."""
+"""Free text is cleaned (`valid_text`) and bounded; a required one may not be blank."""
 
 
 Lenient = Annotated[Any, BeforeValidator(_flat)]
@@ -344,7 +335,7 @@ def decode(t: str, raw: bytes) -> tuple[str, str, dict[str, Any]]:
     The topic's desktop level must follow the name rule (`edge.mqtt.topics.name_problem`;
     `TopicNameError` then), the payload its kind's model in `MODELS`: strict types, bounded
     lengths, and, except for status, a ``desktop`` equal to the topic's. The payload returned is
-    the model's, as a plain dict: only known fields, free text repaired (`clean_text`), defaults
+    the model's, as a plain dict: only known fields, free text repaired (`valid_text`), defaults
     filled in; nothing in it can fail a later ``.encode()``, hash or SQLite write.
     """
     where = split_topic(t)

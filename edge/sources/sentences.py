@@ -492,4 +492,3 @@ def _parse(s: str) -> Activity:
         switched=bool(_SWITCHED.search(low)),
         error=error,
     )
-

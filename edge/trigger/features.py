@@ -200,4 +200,3 @@ def session_matrix(texts: Sequence[str], ts: Sequence[float | None]) -> np.ndarr
     events = [TriggerEvent.of(t, v) for t, v in zip(texts, ts, strict=True)]
     rows = [window_features(events[max(0, i - WINDOW + 1) : i + 1], i) for i in range(len(events))]
     return np.vstack(rows) if rows else np.zeros((0, len(FEATURES)))
-

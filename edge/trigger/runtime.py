@@ -55,9 +55,7 @@ class Trigger:
 
     def _window(self, obs: Observation, t: float | None) -> _Window:
         win = self._windows.get(obs.desktop)
-        if win is None or (
-            t is not None and win.last_t is not None and t - win.last_t > self.session_gap_s
-        ):
+        if win is None or (t is not None and win.last_t is not None and t - win.last_t > self.session_gap_s):
             win = _Window(deque(maxlen=WINDOW), deque(maxlen=WINDOW))
             self._windows[obs.desktop] = win
         return win

@@ -84,6 +84,7 @@ def test_broker_restart_mid_stream_loses_nothing(broker: BrokerHandle, tmp_path:
             peer=HUB,
         )
         pump(0.01)
+
     def settled() -> bool:  # everything delivered, and every delivery acknowledged to the sender
         queued = hub.outbox.counts().get("queued", 0) + desk.outbox.counts().get("queued", 0)
         return len(set(got_desk)) == n and len(set(got_hub)) == n and queued == 0
