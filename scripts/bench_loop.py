@@ -5,6 +5,7 @@
     .venv/bin/python scripts/bench_loop.py --json     # one JSON object on stdout
     .venv/bin/python scripts/bench_loop.py --quick    # one trace, 6 events (< 1 minute)
     .venv/bin/python scripts/bench_loop.py --compare  # also the stock llama.cpp calls, same run
+    .venv/bin/python scripts/bench_loop.py --real-only --compare --between   # README's figure (8 min)
 
 Reports per-event latency p50/p95 (all events, and split by whether the LLM
 ran), LLM calls, proposals, model load time and peak RSS of this process. One
@@ -176,6 +177,7 @@ def same_responses(a: Run, b: Run) -> dict[str, str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", type=Path, default=DEFAULT_TRACES, help="folder of trace .json files")
+    ap.add_argument("--real-only", action="store_true", help="skip simulated traces (sim_*)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--quick", action="store_true", help="one trace, 6 events")
     ap.add_argument("--no-trigger", action="store_true", help="call the LLM on every event")
@@ -191,7 +193,7 @@ def main() -> int:
     )
     args = ap.parse_args()
 
-    files = trace_files(args.traces)
+    files = [f for f in trace_files(args.traces) if not (args.real_only and f.stem.startswith("sim_"))]
     max_events = None
     if args.quick:
         files, max_events = files[:1], 6
