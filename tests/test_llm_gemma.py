@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from edge.agent import (
@@ -89,7 +90,6 @@ def test_doctor_reports_gemma_and_asks_for_its_chat_format(gemma_gguf: Path) -> 
 
 
 def test_gemma_output_is_schema_valid_on_real_windows(gemma: LlamaCppLLM) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     assert gemma.name == GEMMA_GGUF
     agent = Agent(gemma, window=8)
     for name, end in (("code_11.json", 9), ("writing_11.json", 6)):

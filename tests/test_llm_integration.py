@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import jsonschema
 import pytest
 
 from edge.agent import RESPONSE_SCHEMA, TASK_VERBS, Agent
@@ -22,7 +23,6 @@ def test_default_model_is_the_packaged_gguf() -> None:
 
 
 def test_agent_output_is_schema_valid_on_real_windows(real_llm: LlamaCppLLM) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     agent = Agent(real_llm, window=6)
     events = load_trace(SHARED_DATA / "traces" / "code_11.json").observations
     for end in (2, 9):

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
+import jsonschema
 import pytest
 
 from edge.agent import RESPONSE_SCHEMA, TASK_VERBS, Agent, build_messages
@@ -74,7 +75,6 @@ def test_chat_answers_and_is_repeatable(endpoint: str) -> None:
 
 
 def test_agent_gets_schema_valid_responses_over_http(endpoint: str) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     llm = OpenAICompatLLM(LLMSettings(backend="openai", endpoint=endpoint))
     events = load_trace(SHARED_DATA / "traces" / "code_11.json").observations
     raw = llm.chat_json(build_messages(events[:2]), RESPONSE_SCHEMA)

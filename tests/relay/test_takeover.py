@@ -24,7 +24,7 @@ from edge.mqtt.payloads import MAX_PAYLOAD
 from edge.mqtt.topics import HUB, HUB_STATUS, topic
 from edge.store import Store
 from tests.conftest import free_port
-from tests.relay.conftest import MOSQUITTO, Mosquitto
+from tests.relay.conftest import Mosquitto, need_mosquitto
 from tests.relay.helpers import relay_settings
 
 pytestmark = pytest.mark.integration
@@ -33,8 +33,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def house(tmp_path: Path) -> Iterator[tuple[MosquittoFiles, int, int]]:
     """mosquitto started with `proactive broker acl`'s own files: (files, desktops' port, hub's port)."""
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto is not installed (apt-get install -y mosquitto; .ci/run does this)")
+    need_mosquitto()
     port, local = free_port(), free_port()
     files = write_mosquitto_files(
         ["alice", "bob"], tmp_path / "mq", port=port, bind="127.0.0.1", local_port=local
