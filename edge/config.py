@@ -49,7 +49,9 @@ class LLMSettings(_Section):
     n_ctx: int = Field(2048, ge=256)
     """Context window in tokens."""
     threads: int | None = Field(None, ge=1)
-    """CPU threads; None uses all cores."""
+    """CPU threads generating tokens; None: 1 for a GGUF under 400 MB (faster there), else all cores."""
+    batch_threads: int | None = Field(None, ge=1)
+    """CPU threads evaluating a prompt; None uses all cores."""
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     """Sampling temperature (0 = greedy)."""
     seed: int = 0

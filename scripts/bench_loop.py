@@ -14,7 +14,8 @@ runs the LLM on every event (the old behaviour, for comparison).
 
 The LLM's prompt-prefix cache and lazy grammar check (``llm.prefix_cache``,
 ``llm.lazy_grammar``) are on unless ``--no-prefix-cache`` / ``--no-lazy-grammar``.
-``--compare`` loads a second model with both off ("before") and replays every
+``--compare`` loads a second model with both off and every core generating
+(``llm.threads``; "before": the calls as they were) and replays every
 trace through both, alternating which goes first so that a busy machine slows
 both alike; it reports the before figures under ``before`` and how many LLM
 events gave the same response both ways (``same_response``; and among the
@@ -131,6 +132,7 @@ class Run:
         return {
             "prefix_cache": bool(getattr(llm_settings, "prefix_cache", False)),
             "lazy_grammar": bool(getattr(llm_settings, "lazy_grammar", False)),
+            "generation_threads": getattr(self.llm, "generation_threads", None),
             "events": len(lat_all),
             "llm_calls": len(lat_llm),
             "proposals": sum(d.proposed for ds in self.decisions for d in ds),
@@ -206,6 +208,7 @@ def main() -> int:
     if args.compare:
         stock = settings.model_copy(deep=True)
         stock.llm.prefix_cache = stock.llm.lazy_grammar = False
+        stock.llm.threads = stock.llm.threads or os.cpu_count() or 2  # as before: every core generates
         before = Run(stock)
 
     wall0 = time.perf_counter()

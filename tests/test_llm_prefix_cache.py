@@ -1,7 +1,8 @@
 """The prompt-prefix cache and the lazy grammar check on the real embedded GGUF.
 
-Both must leave the output at temperature 0 exactly as a fresh evaluation of
-the whole prompt with the stock llama.cpp chain gives it, also when other
+Both, and generating on one thread (the default for a small model), must leave
+the output at temperature 0 exactly as a fresh evaluation of the whole prompt
+with the stock llama.cpp chain on two threads gives it, also when other
 prompts (the memory's, the feedback's) ran in between, while evaluating fewer
 prompt tokens. The saved states stay in memory, within their bound.
 """
@@ -44,7 +45,8 @@ def real_prompts() -> list[tuple[list[Message], dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def stock() -> Iterator[LlamaCppLLM]:
-    llm = LlamaCppLLM(LLMSettings(prefix_cache=False, lazy_grammar=False))
+    # as the calls were before: no cache, the stock sampler chain, both cores generating
+    llm = LlamaCppLLM(LLMSettings(prefix_cache=False, lazy_grammar=False, threads=2))
     yield llm
     llm.close()
 
