@@ -26,19 +26,3 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds))
-
-
-class FakeClock:
-    """A clock for tests: starts at ``start`` and moves only when told to."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.t = start
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds

@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 
 from edge.agent import Agent
-from edge.clock import FakeClock
 from edge.config import Settings
 from edge.errors import ModelError
 from edge.loop import Loop
@@ -14,7 +13,7 @@ from edge.similarity import JaccardSimilarity
 from edge.store import Store
 from edge.trigger.model import keyword_model
 from edge.trigger.runtime import Trigger
-from tests.doubles import ListSink, QueuedLLM, RuleGate, obs, response
+from tests.doubles import FakeClock, ListSink, QueuedLLM, RuleGate, obs, response
 
 SEARCH = "The user searches Google for 'pandas merge on index'."
 QUIET = "The user edits 'notes.md' in Visual Studio Code."

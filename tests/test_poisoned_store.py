@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 
 from edge.agent import Agent
-from edge.clock import FakeClock
 from edge.config import MemorySettings
 from edge.loop import Loop
 from edge.memory.stream import MemoryStream, index_path_for
 from edge.records import Observation
 from edge.store import Store
-from tests.doubles import HashEmbedder, QueuedLLM, obs, response
+from tests.doubles import FakeClock, HashEmbedder, QueuedLLM, obs, response
 
 T0 = 1_700_000_000.0
 ERROR = "The user gets the error 'TypeError: unsupported operand' in the terminal."

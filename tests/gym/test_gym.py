@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from edge.agent import Agent
-from edge.clock import FakeClock
 from edge.errors import ConfigError, SourceError
 from edge.gym.runner import GymRun, UserJudge, sim_time, third_person
 from edge.gym.scenes import Scene, load_scenes
@@ -17,6 +16,7 @@ from edge.gym.user import SimulatedUser
 from edge.llm import Message
 from edge.loop import Loop
 from tests.conftest import SHARED_DATA
+from tests.doubles import FakeClock
 
 
 class SchemaLLM:

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from edge.clock import FakeClock
 from edge.config import MemoryIndexSettings, MemorySettings
 from edge.memory.stream import MemoryStream, index_path_for
 from edge.store import Store
-from tests.doubles import HashEmbedder
+from tests.doubles import FakeClock, HashEmbedder
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "minilm"
 

@@ -13,11 +13,10 @@ from click.testing import CliRunner
 
 import edge.commands.memory as cmd
 from edge.cli import cli, main
-from edge.clock import FakeClock
 from edge.config import Settings, store_path
 from edge.memory import open_memory
 from edge.store import Store
-from tests.doubles import HashEmbedder, QueuedLLM, obs
+from tests.doubles import FakeClock, HashEmbedder, QueuedLLM, obs
 from tests.memory.conftest import MODELS
 
 EVENTS = [

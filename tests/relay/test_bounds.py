@@ -16,13 +16,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.clock import FakeClock
 from edge.commands.relay import status_info
 from edge.mqtt.client import PahoRelay
 from edge.mqtt.payloads import MAX_PAYLOAD
 from edge.mqtt.topics import HUB, topic
 from edge.store import Store
-from tests.doubles import MemoryBus, MemoryRelay, response
+from tests.doubles import FakeClock, MemoryBus, MemoryRelay, response
 from tests.relay.conftest import BrokerHandle
 from tests.relay.helpers import make_rig, obs
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from edge.clock import FakeClock
 from edge.commands.relay import status_info
 from edge.config import Settings
 from edge.hub import Hub
@@ -24,7 +23,7 @@ from edge.mqtt.links import HubLink
 from edge.mqtt.payloads import PayloadError, TopicNameError, activity_payload, decode, observation_of
 from edge.mqtt.topics import HUB, topic
 from edge.store import Store
-from tests.doubles import MemoryBus, MemoryRelay, QueuedLLM, obs, response
+from tests.doubles import FakeClock, MemoryBus, MemoryRelay, QueuedLLM, obs, response
 
 NOW = 1_700_000_100.0
 

@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from edge.clock import FakeClock
 from edge.config import Settings
 from edge.hub import Hub
 from edge.mqtt.links import DesktopLink, RelaySink
 from edge.mqtt.payloads import proposal_payload, result_payload
 from edge.mqtt.topics import HUB
 from edge.store import Store
-from tests.doubles import MemoryBus, MemoryRelay, QueuedLLM, obs, response
+from tests.doubles import FakeClock, MemoryBus, MemoryRelay, QueuedLLM, obs, response
 
 pytestmark = pytest.mark.integration  # the feedback's similarity loads the shipped MiniLM
 

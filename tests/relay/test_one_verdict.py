@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from edge.clock import FakeClock
 from edge.config import Settings
 from edge.hub import Hub
 from edge.mqtt.topics import HUB, topic
 from edge.records import AgentResponse
 from edge.store import Store
-from tests.doubles import MemoryBus, MemoryRelay, QueuedLLM, obs, response
+from tests.doubles import FakeClock, MemoryBus, MemoryRelay, QueuedLLM, obs, response
 
 pytestmark = pytest.mark.integration  # the feedback's similarity loads the shipped MiniLM
 

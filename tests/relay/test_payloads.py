@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from edge.clock import FakeClock
 from edge.mqtt import payloads
 from edge.mqtt.links import HubLink
 from edge.mqtt.payloads import activity_payload, anchor_of, decode, observation_of, proposal_payload
 from edge.mqtt.topics import HUB, topic
 from edge.records import Activity, AgentResponse, Anchor, Decision, Observation
 from edge.store import Store
-from tests.doubles import MemoryBus, MemoryRelay, obs
+from tests.doubles import FakeClock, MemoryBus, MemoryRelay, obs
 
 NOW = 1_700_000_100.0
 

@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from edge.cli import cli
-from edge.clock import FakeClock
 from edge.config import Settings, store_path
 from edge.hub import Hub
 from edge.mqtt import broker as broker_module
@@ -19,7 +18,7 @@ from edge.mqtt.broker import EmbeddedBroker
 from edge.mqtt.topics import HUB, topic
 from edge.store import Store
 from tests.conftest import free_port
-from tests.doubles import MemoryBus, MemoryRelay, QueuedLLM
+from tests.doubles import FakeClock, MemoryBus, MemoryRelay, QueuedLLM
 from tui.health import RECENT_DROP_S, inbound_health
 
 NOW = 1_700_000_100.0

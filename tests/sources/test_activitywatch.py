@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import requests
 
-from edge.clock import FakeClock
 from edge.config import ActivityWatchSettings, Settings
 from edge.errors import SourceError
 from edge.records import Observation
 from edge.sources.activitywatch import ActivityWatchSource, bucket_kind, probe_server
 from edge.store import Store
 from tests.conftest import free_port
+from tests.doubles import FakeClock
 from tests.sources.conftest import AwServer, Writer, at
 
 PROACTIVE = Path(sys.executable).parent / "proactive"

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from edge.clock import FakeClock
 from edge.config import Settings
 from edge.records import AgentResponse, Anchor, Observation, feedback_id, stable_id
 from edge.sources.trace import load_trace
 from edge.store import Store
 from edge.store.feedback import FeedbackStore
+from tests.doubles import FakeClock
 from tui.app import ProactiveApp, make_app
 from tui.ports import Health
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.clock import FakeClock
 from edge.errors import StoreError
 from edge.sources.trace import load_trace
 from edge.store import Store
+from tests.doubles import FakeClock
 from tests.tui.conftest import NOW
 from tui.annotation import AnnotationSession, agreement, cohen_kappa, export_rows, others_verdicts
 

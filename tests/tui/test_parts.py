@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from edge import doctor
-from edge.clock import FakeClock
 from edge.config import Settings
 from edge.errors import EdgeError, RelayError, StoreError
 from edge.feedback import FeedbackManager
@@ -18,7 +17,7 @@ from edge.records import feedback_id
 from edge.store import Store
 from edge.store.memory import NewMemory
 from edge.store.proposals import ProposalFilter
-from tests.doubles import FakePublisher, HashEmbedder, MemoryBus, MemoryRelay
+from tests.doubles import FakeClock, FakePublisher, HashEmbedder, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tui import memory, relay
 from tui.dashboard import StoreDashboard

@@ -16,7 +16,6 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
 
 from edge.cli import cli
-from edge.clock import FakeClock
 from edge.config import Settings
 from edge.feedback import FeedbackManager
 from edge.mqtt.links import HubLink
@@ -25,7 +24,7 @@ from edge.records import Anchor, HelpResult, feedback_id
 from edge.store import Store
 from edge.store.feedback import FeedbackStore
 from edge.store.proposals import ProposalFilter
-from tests.doubles import FakeMemory, FakePublisher, MemoryBus, MemoryRelay
+from tests.doubles import FakeClock, FakeMemory, FakePublisher, MemoryBus, MemoryRelay
 from tests.tui.conftest import NOW, add_obs, add_prop
 from tests.tui.test_annotation import session
 from tui.app import AUTO, ProactiveApp
