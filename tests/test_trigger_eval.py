@@ -43,6 +43,7 @@ B = trace("b", [(READ, None), (SEARCH, True)], 1000.0)
 def test_baselines_are_scored_on_the_labelled_events_only() -> None:
     rows = baseline_rows([A, B], model_lookup({}, keyword_model()))
     assert (rows["always"]["tp"], rows["always"]["fp"], rows["always"]["events"]) == (3, 2, 5)
+    assert (rows["never"]["tp"], rows["never"]["fn"], rows["never"]["proposals"]) == (0, 3, 0)
     assert rows["keyword"] == rows["trigger"]  # the keyword model fires exactly where the rule does
     assert (rows["keyword"]["tp"], rows["keyword"]["fp"], rows["keyword"]["fn"]) == (2, 1, 1)
     assert always([B]) == [[True, True]] and keyword([B]) == [[False, True]]

@@ -1,7 +1,7 @@
 """When-to-speak evaluation without the LLM: trivial baselines, the trigger alone, honest retraining,
 and the simulated user's answers.
 
-* `baseline_rows`: per event, what *always propose*, the *keyword rule*
+* `baseline_rows`: per event, what *always propose*, *never propose*, the *keyword rule*
   (``search|error|stack ?overflow``) and the trigger decide, each scored
   against the human ``help_needed`` labels in the same run.
 * `loso_models`: the trigger retrained without each held-out trace (and
@@ -46,8 +46,9 @@ def score(traces: Sequence[Trace], predictions: Sequence[Sequence[bool]]) -> dic
     return {**total.metrics(), "proposals": sum(sum(p) for p in predictions), "per_trace": per_trace}
 
 
-def always(traces: Sequence[Trace]) -> list[list[bool]]:
-    return [[True] * len(t.observations) for t in traces]
+def always(traces: Sequence[Trace], propose: bool = True) -> list[list[bool]]:
+    """Propose at every event (``propose=False``: never)."""
+    return [[propose] * len(t.observations) for t in traces]
 
 
 def keyword(traces: Sequence[Trace]) -> list[list[bool]]:
@@ -66,9 +67,10 @@ def trigger_fires(
 
 
 def baseline_rows(traces: Sequence[Trace], model_for: ModelFor) -> dict[str, dict[str, Any]]:
-    """always / keyword / trigger, scored on ``traces`` in one run."""
+    """always / never / keyword / trigger, scored on ``traces`` in one run."""
     return {
         "always": score(traces, always(traces)),
+        "never": score(traces, always(traces, propose=False)),
         "keyword": score(traces, keyword(traces)),
         "trigger": score(traces, trigger_fires(traces, model_for)),
     }

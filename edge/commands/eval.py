@@ -39,7 +39,7 @@ def _traces_option(help: str) -> Any:
 @real_only_option
 @click.option("--gate/--no-gate", default=True, help="Let the reward model rank and veto the loop's tasks.")
 @click.option(
-    "--baselines", is_flag=True, help="Also score always-propose, the keyword rule and the trigger alone."
+    "--baselines", is_flag=True, help="Also score always, never, the keyword rule and the trigger alone."
 )
 @click.option(
     "--loso",
