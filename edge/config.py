@@ -361,6 +361,14 @@ def desktop_name_problem(name: object) -> str | None:
     return None
 
 
+def check_desktop_name(name: str) -> str:
+    """``name`` if it follows the desktop-name rule (`desktop_name_problem`), else `ValueError` with why."""
+    problem = desktop_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
 def default_desktop() -> str:
     """This machine's host name made a valid desktop name (other characters become '-'), else "desktop"."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname()).lstrip("_.-")[:64]
@@ -386,10 +394,7 @@ class Settings(_Section):
     @field_validator("desktop")
     @classmethod
     def _desktop_name(cls, value: str) -> str:
-        problem = desktop_name_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+        return check_desktop_name(value)
 
 
 # ---------------------------------------------------------------- paths
@@ -408,12 +413,17 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share", env) / "proactive-edge"
 
 
+def config_home(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME``, else ``~/.config``: user configuration, units and autostart entries."""
+    return _xdg("XDG_CONFIG_HOME", ".config", os.environ if env is None else env)
+
+
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CONFIG_HOME/proactive-edge/config.toml`` (or ``$PROACTIVE_CONFIG``)."""
     env = os.environ if env is None else env
     if env.get("PROACTIVE_CONFIG"):
         return Path(env["PROACTIVE_CONFIG"]).expanduser()
-    return _xdg("XDG_CONFIG_HOME", ".config", env) / "proactive-edge" / "config.toml"
+    return config_home(env) / "proactive-edge" / "config.toml"
 
 
 def store_path(env: Mapping[str, str] | None = None) -> Path:

@@ -44,6 +44,8 @@ MIN_PREFIX_TOKENS = 64
 PREFIX_ALIGN = 16
 # Below this file size a model generates faster on one thread (see `generation_threads`).
 SMALL_MODEL_BYTES = 400 * 1024 * 1024
+# Runs of leading turns whose prefix tokens are remembered (a hub has about three kinds of prompt).
+PREFIXES_KEPT = 32
 
 
 class Message(TypedDict):
@@ -129,8 +131,11 @@ def generation_threads(settings: LLMSettings, path: Path) -> int:
     """
     if settings.threads:
         return settings.threads
-    cores = os.cpu_count() or 2
-    return 1 if path.stat().st_size < SMALL_MODEL_BYTES else cores
+    return 1 if path.stat().st_size < SMALL_MODEL_BYTES else _cores()
+
+
+def _cores() -> int:
+    return os.cpu_count() or 2
 
 
 class PrefixStates:
@@ -246,10 +251,9 @@ class _PrefixLlama(Llama):
     def _init_sampler(self, *args: Any, **kw: Any) -> Any:
         """The stock chain, except that greedy decoding under a grammar checks the grammar last."""
         grammar = kw.get("grammar")
-        if args or not (self.check_grammar_last and grammar is not None and kw.get("temp") == 0.0):
+        stock = args or not self.check_grammar_last or kw.get("temp") != 0.0
+        if stock or grammar is None or kw.get("logits_processor") or kw.get("mirostat_mode"):
             return super()._init_sampler(*args, **kw)
-        if kw.get("logits_processor") or kw.get("mirostat_mode"):
-            return super()._init_sampler(**kw)
         chain = super()._init_sampler(**{**kw, "grammar": None})  # penalties, greedy
         check = _GrammarCheck(self._model.vocab, grammar._grammar, grammar._root)
         llama_cpp.llama_sampler_chain_add(chain.sampler, ctypes.pointer(check.sampler))
@@ -316,7 +320,7 @@ class LlamaCppLLM:
                 model_path=str(path),
                 n_ctx=settings.n_ctx,
                 n_threads=self.generation_threads,
-                n_threads_batch=settings.batch_threads or os.cpu_count() or 2,
+                n_threads_batch=settings.batch_threads or _cores(),
                 seed=settings.seed,
                 chat_format=settings.chat_format,
                 verbose=False,
@@ -383,7 +387,7 @@ class LlamaCppLLM:
 
         Rendered twice with a different one-character last message: the common
         tokens are the constant prefix, whatever the chat format. Remembered per
-        run of leading turns (the 32 most recent); None when shorter than
+        run of leading turns (the `PREFIXES_KEPT` most recent); None when shorter than
         `MIN_PREFIX_TOKENS`.
         """
         if len(messages) < 2:
@@ -400,7 +404,7 @@ class LlamaCppLLM:
         n -= n % PREFIX_ALIGN
         prefix = tuple(a[:n]) if n >= MIN_PREFIX_TOKENS else None
         self._prefixes[key] = prefix
-        while len(self._prefixes) > 32:
+        while len(self._prefixes) > PREFIXES_KEPT:
             self._prefixes.popitem(last=False)
         return prefix
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for(
+    cond: Callable[[], bool], timeout: float, what: str, step: Callable[[], None] | None = None
+) -> None:
+    """Until ``cond()``; ``step`` runs between checks (e.g. pumping a desktop), else a short sleep."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

@@ -193,7 +193,7 @@ def make_app(
         clock=clock,
         relay=relay_part,
         memory=open_memory,
-        health=health or partial(doctor_health, settings),
+        health=health or partial(doctor_health, settings, st.path),  # the dashboard's own store file
         broker=f"{settings.relay.host}:{settings.relay.port}",
         feedback=FeedbackManager(st, clock, settings.feedback),
     )

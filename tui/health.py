@@ -41,8 +41,9 @@ def _guarded(name: str, fn: Callable[[], doctor.Check]) -> Health:
         )
 
 
-def doctor_health(settings: Settings) -> list[Health]:
-    """`edge.doctor`'s checks, or the local ones each guarded when they fail. Blocking: use a thread."""
+def doctor_health(settings: Settings, path: Path | None = None) -> list[Health]:
+    """`edge.doctor`'s checks, or the local ones each guarded when they fail, and the hub's dropped
+    messages as saved in the store file ``path`` (default: the configured one). Blocking: use a thread."""
     try:
         checks = [_health(c) for c in doctor.run_checks(settings)]
     except Exception:
@@ -54,7 +55,7 @@ def doctor_health(settings: Settings) -> list[Health]:
     if not any("reward" in c.name for c in checks):
         checks.append(REWARD_PRESENT)
     try:
-        checks += inbound_health(settings)
+        checks += inbound_health(settings, path)
     except Exception as e:  # the counts are a convenience: never hide the other checks
         checks.append(Health("hub inbound", False, f"cannot read: {type(e).__name__}: {e}"))
     return checks

@@ -21,7 +21,7 @@ from typing import Any
 
 from edge.bench.agent_metrics import Confusion, timing_outcome
 from edge.records import Observation
-from edge.sources.trace import Trace, parse_seconds
+from edge.sources.trace import Trace, observation_seconds
 from edge.trigger.features import KEYWORD
 from edge.trigger.model import TriggerModel
 from edge.trigger.online import OnlineRule, OnlineState
@@ -90,7 +90,7 @@ def loso_models(
 
 def _start(trace: Trace) -> float:
     for o in trace.observations:
-        t = o.ts if o.ts is not None else parse_seconds(o.time)
+        t = observation_seconds(o)
         if t is not None:
             return t
     return float("inf")
@@ -102,7 +102,7 @@ def in_time_order(traces: Sequence[Trace]) -> list[Trace]:
 
 
 def _time(o: Observation, last: float) -> float:
-    t = o.ts if o.ts is not None else parse_seconds(o.time)
+    t = observation_seconds(o)
     return last if t is None else max(t, last)
 
 

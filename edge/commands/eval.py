@@ -141,6 +141,13 @@ def _loop_metrics(
     return out
 
 
+def _echo_row(name: str, m: dict[str, Any]) -> None:
+    click.echo(
+        f"{name:<10}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}"
+        f"{m['false_alarm']:>13.3f}{m['proposals']:>11}"
+    )
+
+
 def _print_timing(result: dict[str, Any], traces: list[Any]) -> None:
     events = sum(o.help_needed is not None for t in traces for o in t.observations)
     click.echo(f"{len(traces)} traces, {events} labelled events; trigger model: {result['trigger_model']}")
@@ -150,10 +157,7 @@ def _print_timing(result: dict[str, Any], traces: list[Any]) -> None:
     if rows:
         click.echo(f"{'':<10}{'precision':>10}{'recall':>8}{'f1':>7}{'false_alarm':>13}{'proposals':>11}")
         for name, m in rows.items():
-            click.echo(
-                f"{name:<10}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}"
-                f"{m['false_alarm']:>13.3f}{m['proposals']:>11}"
-            )
+            _echo_row(name, m)
     if "llm_calls" in result:
         n = sum(len(t.observations) for t in traces)
         click.echo(
@@ -164,11 +168,7 @@ def _print_timing(result: dict[str, Any], traces: list[Any]) -> None:
     if fb:
         click.echo("\nwith the simulated user's answers (traces in time order, one desktop):")
         for name in ("without", "with"):
-            m = fb[name]
-            click.echo(
-                f"{name:<10}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}"
-                f"{m['false_alarm']:>13.3f}{m['proposals']:>11}"
-            )
+            _echo_row(name, fb[name])
         click.echo(f"F1 gain from the answers: {fb['gain_f1']:+.3f} ({fb['answers']})")
         for p in fb["per_session"]:
             click.echo(f"  {p['trace']:<14} F1 {p['f1_without']:.2f} -> {p['f1_with']:.2f}")

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from edge.commands.common import settings_of, typed
-from edge.config import Settings, store_path
+from edge.config import Settings, config_home, store_path
 
 
 def _desktop_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -302,12 +302,6 @@ X-GNOME-HiddenUnderSystemd=true
 """
 
 
-def _config_home() -> Path:
-    """``$XDG_CONFIG_HOME``, else ``~/.config``: where user units and autostart entries live."""
-    value = os.environ.get("XDG_CONFIG_HOME")
-    return Path(value) if value else Path.home() / ".config"
-
-
 def _proactive_exe(exe: str | None) -> str:
     """The absolute path of the ``proactive`` to start: ``--exe``, the one on PATH, or the one beside
     this Python (a venv not activated). Raises `EdgeError` when none is found or the path would need
@@ -420,7 +414,7 @@ def service_print(kind: str | None, exe: str | None) -> None:
 def service_install(kind: str, exe: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
     """Start the desktop companion at login: a systemd --user unit (enabled) and an XDG autostart entry
     for sessions without systemd; only one of them starts it. Safe to run again."""
-    info = install_desktop(_proactive_exe(exe), _config_home(), dry_run, force)
+    info = install_desktop(_proactive_exe(exe), config_home(), dry_run, force)
     if as_json:
         click.echo(json.dumps(info))
         return

@@ -29,10 +29,8 @@ from pathlib import Path
 
 from edge.errors import RelayError
 from edge.mqtt.payloads import MAX_PAYLOAD
-from edge.mqtt.topics import HUB_STATUS, PREFIX, check_name, topic
+from edge.mqtt.topics import CLIENT_ID_PREFIX, HUB_STATUS, PREFIX, check_name, topic
 
-CLIENT_ID_PREFIX = "proactive-"
-"""The hub side's client ids begin with this (`edge.mqtt.topics.client_id`); no desktop user may."""
 LOCAL_PORT = 1884
 """The hub machine's loopback listener, where client ids are the clients' own."""
 

@@ -37,7 +37,7 @@ from pydantic import (
     field_validator,
 )
 
-from edge.config import desktop_name_problem
+from edge.config import check_desktop_name
 from edge.mqtt.topics import HUB, name_problem, split_topic
 from edge.records import (
     Activity,
@@ -171,16 +171,9 @@ def _not_blank(s: str) -> str:
     return s
 
 
-def _name(s: str) -> str:
-    problem = desktop_name_problem(s)
-    if problem is not None:
-        raise ValueError(problem)
-    return s
-
-
 def _peer_name(s: str) -> str:
     """A status payload's ``name``: a desktop's, or the hub's."""
-    return s if s == HUB else _name(s)
+    return s if s == HUB else check_desktop_name(s)
 
 
 def _flat(value: Any) -> Any:
@@ -200,7 +193,7 @@ def _flat_scalar(value: Any) -> Any:
 
 
 Id = Annotated[str, StringConstraints(pattern=rf"^[\x21-\x7e]{{1,{ID_MAX}}}$")]
-Name = Annotated[str, StringConstraints(max_length=64), AfterValidator(_name)]
+Name = Annotated[str, StringConstraints(max_length=64), AfterValidator(check_desktop_name)]
 Time = Annotated[float, Field(ge=0, lt=TIME_MAX)]
 Score = Annotated[float, Field(ge=-1e6, le=1e6)]
 

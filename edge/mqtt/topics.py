@@ -17,8 +17,8 @@ PREFIX = "proactive/v1"
 HUB = "hub"
 KINDS = ("activity", "proposal", "feedback", "result", "status")
 HUB_STATUS = f"{PREFIX}/{HUB}/status"
-FROM_DESKTOPS = ("activity", "feedback", "status")
-"""The kinds a desktop publishes: their topic level is a desktop's name, checked on arrival."""
+CLIENT_ID_PREFIX = "proactive-"
+"""The hub side's client ids begin with this (`client_id`); no desktop user may (`edge.mqtt.mosquitto`)."""
 
 
 def check_name(name: str) -> str:
@@ -45,7 +45,7 @@ def name_problem(desktop: str, kind: str) -> str | None:
 def client_id(role: str, name: str, configured: str = "") -> str:
     """The MQTT client id of ``role`` (``hub`` or ``desktop``) named ``name``: ``configured`` when set,
     else ``proactive-<role>-<name>`` (the relay's ``owner`` in the store, too)."""
-    return configured or f"proactive-{role}-{name}"
+    return configured or f"{CLIENT_ID_PREFIX}{role}-{name}"
 
 
 def topic(desktop: str, kind: str) -> str:

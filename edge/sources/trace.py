@@ -89,6 +89,11 @@ def parse_seconds(time: str) -> float | None:
     return (day - 1) * 86400.0 + hour * 3600.0 + minute * 60.0
 
 
+def observation_seconds(o: Observation) -> float | None:
+    """When ``o`` happened, in seconds: its ``ts``, else its ``time`` string read (`parse_seconds`)."""
+    return o.ts if o.ts is not None else parse_seconds(o.time)
+
+
 def session_seconds(times: Sequence[str]) -> list[float | None]:
     """`parse_seconds` of one session's times; a simulated clock jumping back over midnight moves a day on."""
     out: list[float | None] = []

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from edge.records import Observation
-from edge.sources.trace import parse_seconds
+from edge.sources.trace import observation_seconds
 from edge.trigger.features import WINDOW, TriggerEvent, window_features
 from edge.trigger.model import TriggerModel
 
@@ -62,7 +62,7 @@ class Trigger:
 
     def note(self, obs: Observation) -> None:
         """Add ``obs`` to its desktop's window without scoring it (context, e.g. a resumed session)."""
-        t = obs.ts if obs.ts is not None else parse_seconds(obs.time)
+        t = observation_seconds(obs)
         self._push(self._window(obs, t), obs, t)
 
     def _push(self, win: _Window, obs: Observation, t: float | None) -> None:
@@ -84,7 +84,7 @@ class Trigger:
         configured ``offset`` shift the logit.
         """
         offset += self.offset
-        t = obs.ts if obs.ts is not None else parse_seconds(obs.time)
+        t = observation_seconds(obs)
         win = self._window(obs, t)
         self._push(win, obs, t)
         logit = float(self.model.logits(window_features(win.events, win.position))[0])

@@ -38,6 +38,7 @@ from edge.records import Observation
 from edge.store import Store
 from edge.store.feedback import FeedbackStore
 from edge.store.relay import inbound_stats
+from tests.conftest import wait_for
 
 PROACTIVE = Path(sys.executable).parent / "proactive"
 
@@ -45,20 +46,6 @@ SEARCH = "The user searches on Google for '{q}' after typing and clicking 'Enter
 """An event the shipped trigger fires on (P(help) about 0.8), with a query as its anchor."""
 QUIET = "The user scrolls through the file notes_{i}.md in Visual Studio Code."
 """An event the shipped trigger stays silent on."""
-
-
-def wait_for(
-    cond: Callable[[], bool], timeout: float, what: str, step: Callable[[], None] | None = None
-) -> None:
-    """Until ``cond()``; ``step`` runs between checks (e.g. pumping a desktop), else a short sleep."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        if step is not None:
-            step()
-        else:
-            time.sleep(0.02)
 
 
 @dataclass
@@ -139,7 +126,12 @@ class HubProcess:
         return self.proc.pid
 
     def stderr(self, since: int = 0) -> str:
-        return self.log.read_bytes()[since:].decode("utf-8", "replace") if self.log.exists() else ""
+        """The hub's stderr from byte ``since`` on (earlier runs' output is not read again)."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace")
 
     def decided(self, event: str) -> int:
         """How many decisions were printed for the observation text ``event``, over every run."""
@@ -184,12 +176,12 @@ class HubProcess:
             self.kill9()
             raise
 
-    def rss_kb(self, field_name: str = "VmRSS") -> int:
-        """The process's resident memory (``VmRSS``) or its peak (``VmHWM``), in kB, from /proc."""
+    def rss_kb(self) -> int:
+        """The process's resident memory (``VmRSS``) in kB, from /proc."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(f"{field_name}:"):
+            if line.startswith("VmRSS:"):
                 return int(line.split()[1])
-        raise RuntimeError(f"no {field_name} in /proc/{self.pid}/status")
+        raise RuntimeError(f"no VmRSS in /proc/{self.pid}/status")
 
 
 @dataclass
@@ -310,13 +302,9 @@ def tear_down(hub: HubProcess, *desktops: Desktop) -> None:
         hub.kill9()
 
 
-def raw_client(
-    port: int, client_id: str, username: str | None = None, password: str | None = None
-) -> mqtt.Client:
-    """A bare paho client, connected, its network loop running (`close` it)."""
+def raw_client(port: int, client_id: str) -> mqtt.Client:
+    """A bare anonymous paho client, connected, its network loop running (`close` it)."""
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    if username is not None:
-        c.username_pw_set(username, password)
     up = threading.Event()
     c.on_connect = lambda cl, ud, fl, rc, pr: up.set() if not rc.is_failure else None
     c.connect("127.0.0.1", port)

@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,20 +24,13 @@ from edge.mqtt.topics import HUB
 from edge.records import Decision
 from edge.sources.activitywatch import ActivityWatchSource
 from edge.store import Store
+from tests.conftest import wait_for
 from tests.doubles import MemoryBus, MemoryRelay, QueuedLLM, obs, response
 from tests.sources.conftest import AwServer, Writer, at
 
 pytestmark = pytest.mark.integration  # a real aw-server; the feedback's similarity loads MiniLM
 
 TIMEOUT_S = 1.0
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_a_frozen_activitywatch_never_stalls_the_relayed_desktops(
